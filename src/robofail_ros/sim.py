@@ -1,0 +1,277 @@
+"""The robosuite simulation an audit runs in: fast headless rendering, cheap resets, live perturbations.
+
+Rendering dominates an episode's cost, so the simulation renders only the cameras a
+policy declares it reads (`ObservationNeeds`), at the size it asks for, and with the
+costly visual effects (reflections, shadows, multisampling, a 640x480 offscreen
+buffer) switched off. `hard_reset=False` keeps the live-model perturbations across
+`reset()` and makes a reset cost milliseconds instead of seconds.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+from dataclasses import dataclass, field
+
+import robofail_ros  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+
+import mujoco
+import numpy as np
+
+from robofail_ros.catalogue import Catalogue, load_catalogue
+from robofail_ros.perturb import LiveModelPerturber
+
+log = logging.getLogger(__name__)
+
+#: The camera the adversary (and the paper's figures) observe.
+ADVERSARY_CAMERA = "agentview"
+
+#: Default episode horizons: about twice what the scripted expert needs (Lift ~50 steps, Stack ~95),
+#: far below robosuite's 500 so a failing episode does not cost ten successful ones.
+DEFAULT_HORIZON = {"Lift": 120, "Stack": 200}
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Everything that defines a simulated scene; two equal configs give identical episodes per seed."""
+
+    task: str = "Lift"
+    """robosuite task name; a catalogue `config/perturbations/<task>.yaml` must exist."""
+    robot: str = "Panda"
+    """robosuite robot model."""
+    horizon: int = 0
+    """Control steps before an episode counts as failed; 0 takes the task's DEFAULT_HORIZON."""
+    control_freq: int = 20
+    """Controller rate in Hz."""
+    image_size: int = 84
+    """Side of the square images the adversary observes (the paper's 84x84)."""
+    fast_rendering: bool = True
+    """Switch off reflections, shadows and MSAA and size the offscreen buffer to the camera."""
+    catalogue: str | None = None
+    """Path to a catalogue YAML; None takes the task's default catalogue."""
+
+    def __post_init__(self) -> None:
+        if self.horizon == 0:
+            object.__setattr__(self, "horizon", DEFAULT_HORIZON.get(self.task, 200))
+        for name in ("horizon", "control_freq", "image_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"SimConfig.{name} must be a positive integer, got {value!r}")
+        if self.image_size > 1024:
+            raise ValueError(f"SimConfig.image_size must be at most 1024, got {self.image_size}")
+
+
+@dataclass(frozen=True)
+class ObservationNeeds:
+    """What a policy under test reads, so the simulation renders nothing more."""
+
+    cameras: tuple[str, ...] = ()
+    """Cameras whose images the policy reads, as `<camera>_image` keys (HxWx3 uint8, top row first)."""
+    image_size: int = 84
+    """Side of the square images rendered for the policy."""
+    camera_every: int = 1
+    """Render every k-th control step; 0 renders the first step of an episode only."""
+
+    def renders_at(self, step: int) -> bool:
+        if not self.cameras:
+            return False
+        if self.camera_every == 0:
+            return step == 0
+        return step % self.camera_every == 0
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """Pinhole model of one camera: what a calibrated vision system would know about it."""
+
+    name: str
+    width: int
+    height: int
+    focal: float
+    position: np.ndarray = field(repr=False)
+    rotation: np.ndarray = field(repr=False)
+    """World-from-camera rotation; MuJoCo cameras look along their -z axis with +y up."""
+
+    def resized(self, size: int) -> "CameraModel":
+        """The same camera rendered at a different square image size."""
+        return CameraModel(self.name, size, size, self.focal * size / self.width, self.position, self.rotation)
+
+    @property
+    def intrinsics(self) -> np.ndarray:
+        """K in the ROS optical convention (x right, y down, z forward)."""
+        return np.array([[self.focal, 0.0, self.width / 2.0], [0.0, self.focal, self.height / 2.0], [0.0, 0.0, 1.0]])
+
+    def pixel_ray(self, u: float, v: float) -> np.ndarray:
+        """World-frame direction of the ray through pixel (u, v), v counted down from the top row."""
+        d = np.array([(u - self.width / 2.0) / self.focal, -(v - self.height / 2.0) / self.focal, -1.0])
+        return self.rotation @ d
+
+    def backproject_to_plane(self, u: float, v: float, z: float) -> np.ndarray | None:
+        """Intersect the ray through (u, v) with the horizontal plane at height z."""
+        ray = self.pixel_ray(u, v)
+        if abs(ray[2]) < 1e-9:
+            return None
+        s = (z - self.position[2]) / ray[2]
+        return None if s <= 0 else self.position + s * ray
+
+    def project(self, point: np.ndarray) -> tuple[float, float]:
+        """Pixel (u, v) of a world point."""
+        local = self.rotation.T @ (np.asarray(point) - self.position)
+        return (self.width / 2.0 + self.focal * local[0] / -local[2], self.height / 2.0 - self.focal * local[1] / -local[2])
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """Facts about the nominal (unperturbed) scene handed to a policy once, like a calibration file."""
+
+    task: str
+    action_dim: int
+    control_freq: int
+    table_height: float
+    cameras: dict[str, CameraModel]
+    object_half_height: float
+
+
+def _make_robosuite_env(config: SimConfig, seed: int):
+    import robosuite as suite
+
+    # robosuite prints import-time warnings about optional extras on stdout; keep our output clean.
+    with contextlib.redirect_stdout(io.StringIO()):
+        return suite.make(
+            config.task,
+            robots=config.robot,
+            has_renderer=False,
+            has_offscreen_renderer=False,  # we render through mujoco.Renderer, only what is needed
+            use_camera_obs=False,
+            use_object_obs=True,
+            hard_reset=False,
+            ignore_done=True,  # the episode runner owns the horizon
+            horizon=config.horizon,
+            control_freq=config.control_freq,
+            reward_shaping=False,
+            seed=seed,
+        )
+
+
+class Simulation:
+    """One robosuite environment with its perturber and renderers, reused across many episodes."""
+
+    def __init__(self, config: SimConfig = SimConfig(), seed: int = 0, catalogue: Catalogue | None = None) -> None:
+        self.config = config
+        self.catalogue = catalogue or load_catalogue(config.catalogue or config.task)
+        if self.catalogue.task.lower() != config.task.lower():
+            raise ValueError(f"catalogue {self.catalogue.source} is for task {self.catalogue.task}, not {config.task}")
+        for noisy in ("robosuite", "robosuite_logs"):
+            logging.getLogger(noisy).setLevel(logging.ERROR)
+        self.env = _make_robosuite_env(config, seed)
+        self.model: mujoco.MjModel = self.env.sim.model._model
+        self.data: mujoco.MjData = self.env.sim.data._data
+        self._renderers: dict[int, mujoco.Renderer] = {}
+        self._scene_option = mujoco.MjvOption()
+        self._scene_option.geomgroup[:] = 0
+        self._scene_option.geomgroup[1] = 1  # visual geoms only: no collision hulls, no target markers
+        if config.fast_rendering:
+            self.model.mat_reflectance[:] = 0.0
+            self.model.vis.quality.offsamples = 0
+        self.perturber = LiveModelPerturber(self.model, self.catalogue)
+        self.reset(seed)
+        self.scene = self._nominal_scene()
+
+    # -- perturbations ---------------------------------------------------------------------
+    def set_perturbations(self, names: list[str] | tuple[str, ...]) -> None:
+        """Make exactly `names` active; takes effect for rendering at once and physics at next reset."""
+        self.perturber.set(list(names))
+        mujoco.mj_forward(self.model, self.data)
+
+    @property
+    def active_perturbations(self) -> list[str]:
+        return list(self.perturber.applied)
+
+    # -- episode control -------------------------------------------------------------------
+    def reset(self, seed: int) -> dict[str, np.ndarray]:
+        """Reset to the initial state drawn from `seed` (object placement and robot joint noise)."""
+        # robosuite's placement sampler holds a reference to env.rng: reseed that generator in place.
+        self.env.rng.bit_generator.state = np.random.default_rng(seed).bit_generator.state
+        obs = self.env.reset()
+        offsets = self.perturber.rest_offsets()
+        if offsets:
+            for adr, dz in offsets:
+                self.data.qpos[adr] += dz
+            mujoco.mj_forward(self.model, self.data)
+            obs = self.env._get_observations(force_update=True)
+        return obs
+
+    def step(self, action: np.ndarray) -> dict[str, np.ndarray]:
+        obs, _, _, _ = self.env.step(action)
+        return obs
+
+    def success(self) -> bool:
+        return bool(self.env._check_success())
+
+    @property
+    def action_dim(self) -> int:
+        return int(self.env.action_dim)
+
+    # -- rendering -------------------------------------------------------------------------
+    def _renderer(self, size: int) -> mujoco.Renderer:
+        r = self._renderers.get(size)
+        if r is None:
+            vis = self.model.vis.global_
+            if self.config.fast_rendering:
+                # The offscreen buffer is shared by all renderers: size it for the largest request.
+                vis.offwidth = max(size, *(k for k in self._renderers), 1)
+                vis.offheight = vis.offwidth
+            else:
+                vis.offwidth, vis.offheight = max(vis.offwidth, size), max(vis.offheight, size)
+            r = mujoco.Renderer(self.model, height=size, width=size)
+            if self.config.fast_rendering:
+                r.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
+                r.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
+                r.scene.flags[mujoco.mjtRndFlag.mjRND_SKYBOX] = 0
+            self._renderers[size] = r
+        return r
+
+    def render(self, camera: str = ADVERSARY_CAMERA, size: int | None = None) -> np.ndarray:
+        """An RGB image (HxWx3 uint8, top row first) of the current state from `camera`."""
+        size = size or self.config.image_size
+        r = self._renderer(size)
+        r.update_scene(self.data, camera=camera, scene_option=self._scene_option)
+        return r.render()
+
+    def observe(self, obs: dict[str, np.ndarray], needs: ObservationNeeds, step: int) -> dict[str, np.ndarray]:
+        """Add the camera images the policy asked for at this step to a robosuite observation dict."""
+        if needs.renders_at(step):
+            obs = dict(obs)
+            for cam in needs.cameras:
+                obs[f"{cam}_image"] = self.render(cam, needs.image_size)
+        return obs
+
+    def camera_model(self, camera: str, size: int) -> CameraModel:
+        cam = self.model.camera(camera).id
+        focal = (size / 2.0) / np.tan(np.deg2rad(self.model.cam_fovy[cam]) / 2.0)
+        return CameraModel(camera, size, size, float(focal), self.data.cam_xpos[cam].copy(),
+                           self.data.cam_xmat[cam].reshape(3, 3).copy())
+
+    def _nominal_scene(self) -> SceneInfo:
+        names = [mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_CAMERA, i) for i in range(self.model.ncam)]
+        table_height = float(self.env.table_offset[2])
+        cube_geoms = [i for i in range(self.model.ngeom)
+                      if (mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_GEOM, i) or "").endswith("_g0")]
+        half = float(self.model.geom_size[cube_geoms[0], 2]) if cube_geoms else 0.02
+        return SceneInfo(
+            task=self.config.task, action_dim=self.action_dim, control_freq=self.config.control_freq,
+            table_height=table_height, object_half_height=half,
+            cameras={n: self.camera_model(n, self.config.image_size) for n in names if n},
+        )
+
+    def close(self) -> None:
+        for r in self._renderers.values():
+            r.close()
+        self._renderers.clear()
+        with contextlib.suppress(Exception):
+            self.env.close()
+
+
+def default_worker_count() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
