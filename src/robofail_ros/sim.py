@@ -27,9 +27,9 @@ log = logging.getLogger(__name__)
 #: The camera the adversary (and the paper's figures) observe.
 ADVERSARY_CAMERA = "agentview"
 
-#: Default episode horizons: about twice what the scripted expert needs (Lift ~50 steps, Stack ~95),
+#: Default episode horizons: about twice what the scripted expert needs (Lift ~47 steps, Stack ~93),
 #: far below robosuite's 500 so a failing episode does not cost ten successful ones.
-DEFAULT_HORIZON = {"Lift": 120, "Stack": 200}
+DEFAULT_HORIZON = {"Lift": 100, "Stack": 200}
 
 
 @dataclass(frozen=True)

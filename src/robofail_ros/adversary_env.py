@@ -1,0 +1,124 @@
+"""The paper's failure-search MDP as a gymnasium environment.
+
+State: the scene with the perturbations applied so far, observed as an 84x84 RGB
+image. Action: one perturbation from the catalogue (Discrete(N), N = catalogue
+size). Transition: the perturbation is added to the stack and the policy under
+test runs one whole episode. Reward: +1000 if it fails, -100/T if it succeeds in T
+steps. A failure ends the adversary episode; after a success the adversary may
+stack another perturbation, up to `max_depth`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from robofail_ros.config import AuditConfig, episode_seed
+from robofail_ros.episode import ABORTED, FAILURE, EpisodeRecord, run_episode
+from robofail_ros.policies import load_policy
+from robofail_ros.record import CompletedEpisodes
+from robofail_ros.sim import ADVERSARY_CAMERA, Simulation
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    """An episode to run, decided by a searcher: which perturbations, from which initial state."""
+
+    episode_id: str
+    perturbations: tuple[str, ...]
+    seed: int
+    searcher: str
+
+
+class AdversaryEnv(gym.Env):
+    """One simulation + policy under test, driven by a searcher one episode per step."""
+
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(
+        self,
+        config: AuditConfig | None = None,
+        worker: int = 0,
+        n_workers: int = 1,
+        completed: list[EpisodeRecord] | None = None,
+        run_tag: str = "r0",
+    ) -> None:
+        super().__init__()
+        self.config = config or AuditConfig()
+        self.worker, self.n_workers, self.run_tag = worker, n_workers, run_tag
+        self.sim = Simulation(self.config.sim, seed=self.config.seed)
+        self.policy = load_policy(self.config.policy)
+        self.policy.bind(self.sim.scene)
+        self.policy_id = self.policy.policy_id
+        self.names = self.sim.catalogue.names
+        size = self.config.sim.image_size
+        self.action_space = gym.spaces.Discrete(len(self.names))
+        self.observation_space = gym.spaces.Box(0, 255, (3, size, size), dtype=np.uint8)
+        self.render_mode = "rgb_array"
+        self._completed = CompletedEpisodes(completed or [])
+        self._stack: list[str] = []
+        self._steps_taken = 0
+        self._observation_seed = episode_seed(self.config.seed, 0, self.config.control_episodes)
+
+    # -- observation -----------------------------------------------------------------------
+    def observe(self, stack: list[str] | tuple[str, ...]) -> np.ndarray:
+        """The image of the scene under `stack`, from a fixed initial state, channel-first uint8.
+
+        Fixing the initial state makes the observation a function of the perturbations
+        alone, so π(a|o) on the unperturbed image is well defined.
+        """
+        self.sim.set_perturbations(list(stack))
+        self.sim.reset(self._observation_seed)
+        return np.ascontiguousarray(self.sim.render(ADVERSARY_CAMERA).transpose(2, 0, 1))
+
+    def render(self) -> np.ndarray:
+        return self.sim.render(ADVERSARY_CAMERA)
+
+    # -- gymnasium API ---------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._stack = []
+        return self.observe(self._stack), {}
+
+    def step(self, action):
+        a = int(action)
+        if not 0 <= a < len(self.names):
+            raise ValueError(f"action {action!r} outside Discrete({len(self.names)})")
+        stack = self._stack + [self.names[a]]
+        index = self._steps_taken * self.n_workers + self.worker
+        job = EpisodeJob(
+            episode_id=f"ppo-{self.run_tag}-w{self.worker}-{self._steps_taken:06d}",
+            perturbations=tuple(stack),
+            seed=episode_seed(self.config.seed, index, self.config.control_episodes),
+            searcher="ppo",
+        )
+        self._steps_taken += 1
+        record = self.run_job(job)
+        terminated = record.outcome == FAILURE
+        truncated = not terminated and (record.outcome == ABORTED or len(stack) >= self.config.max_depth)
+        self._stack = stack
+        obs = self.observe(stack)
+        return obs, float(record.reward), terminated, truncated, {"episode_record": record.to_json()}
+
+    # -- direct episode execution (control runs, sweeps, bandits) ----------------------------
+    def run_job(self, job: EpisodeJob) -> EpisodeRecord:
+        """Run (or take from the resumed log) one episode and label it with this worker."""
+        record = self._completed.take(job.seed, job.perturbations)
+        if record is None:
+            record = run_episode(self.sim, self.policy, job.perturbations, job.seed, episode_id=job.episode_id)
+            record.worker = f"w{self.worker}"
+            record.searcher = job.searcher
+        return record
+
+    def run_jobs(self, jobs_by_worker: dict[int, list[EpisodeJob]]) -> list[dict[str, Any]]:
+        """Run this worker's share of a batch; VecEnv.env_method sends the batch to all workers at once."""
+        return [self.run_job(j).to_json() for j in jobs_by_worker.get(self.worker, [])]
+
+    def film(self, perturbations: list[str], seed: int, size: int = 256) -> EpisodeRecord:
+        """Re-run an episode rendering every step, for a video."""
+        return run_episode(self.sim, self.policy, perturbations, seed, episode_id="replay", film_size=size)
+
+    def close(self) -> None:
+        self.sim.close()

@@ -1,0 +1,48 @@
+"""Policies under test, and the one function that turns a user's policy spec into an instance.
+
+Specs: `vision` (default), `expert`, or `package.module:ClassName` for any class
+implementing `PolicyUnderTest`. Nothing from a spec is evaluated as code beyond
+importing the named module, which the user controls.
+"""
+from __future__ import annotations
+
+import importlib
+
+from robofail_ros.policies.base import PolicyUnderTest
+from robofail_ros.policies.expert import ScriptedExpert
+from robofail_ros.policies.vision import VisionScriptedPolicy
+
+BUILTIN_POLICIES = {"vision": VisionScriptedPolicy, "expert": ScriptedExpert}
+DEFAULT_POLICY = "vision"
+
+
+class PolicySpecError(ValueError):
+    """A policy spec names nothing loadable; the message says what is accepted."""
+
+
+def load_policy(spec: str) -> PolicyUnderTest:
+    """Instantiate the policy named by `spec` (see module docstring)."""
+    if spec in BUILTIN_POLICIES:
+        return BUILTIN_POLICIES[spec]()
+    accepted = f"accepted: {', '.join(BUILTIN_POLICIES)}, or package.module:ClassName"
+    if ":" not in spec:
+        raise PolicySpecError(f"unknown policy {spec!r}; {accepted}")
+    module_name, _, class_name = spec.partition(":")
+    if not module_name or not class_name.isidentifier():
+        raise PolicySpecError(f"malformed policy spec {spec!r}; {accepted}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PolicySpecError(f"cannot import module {module_name!r} for policy {spec!r}: {exc}") from None
+    cls = getattr(module, class_name, None)
+    if cls is None:
+        raise PolicySpecError(f"module {module_name!r} has no attribute {class_name!r}")
+    if not (isinstance(cls, type) and issubclass(cls, PolicyUnderTest)):
+        raise PolicySpecError(f"{spec!r} is not a PolicyUnderTest subclass (start_episode() + __call__(obs))")
+    policy = cls()
+    if policy.policy_id == PolicyUnderTest.policy_id:
+        policy.policy_id = spec
+    return policy
+
+
+__all__ = ["PolicyUnderTest", "ScriptedExpert", "VisionScriptedPolicy", "load_policy", "PolicySpecError"]

@@ -1,0 +1,162 @@
+"""The crash-safe audit record: one JSON line per finished episode, appended and flushed at once.
+
+An audit may run for an hour across processes that can die. Each episode is
+written the moment it finishes (write, flush, fsync), so a crash loses at most the
+episode in flight; a line cut off by a power loss is reported and skipped on load,
+never allowed to poison the rest of the log.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from robofail_ros.episode import EpisodeRecord
+
+log = logging.getLogger(__name__)
+
+LOG_NAME = "episodes.jsonl"
+
+
+@dataclass
+class LoadedLog:
+    """What a log file held: its header, the episodes, the adversary snapshots, and any damaged lines."""
+
+    header: dict[str, Any] | None = None
+    episodes: list[EpisodeRecord] = field(default_factory=list)
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    damaged_lines: list[int] = field(default_factory=list)
+
+
+def load_log(path: Path) -> LoadedLog:
+    """Read a log, skipping (and reporting) lines that are truncated or malformed."""
+    out = LoadedLog()
+    if not path.exists():
+        return out
+    with path.open("r", encoding="utf-8", errors="replace") as f:
+        for lineno, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+                kind = entry.pop("type")
+                if kind == "header":
+                    out.header = entry
+                elif kind == "episode":
+                    out.episodes.append(EpisodeRecord.from_json(entry))
+                elif kind == "snapshot":
+                    out.snapshots.append(entry)
+                else:
+                    raise ValueError(f"unknown entry type {kind!r}")
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                out.damaged_lines.append(lineno)
+                log.warning("%s:%d: skipping damaged line (%s)", path, lineno, exc)
+    return out
+
+
+class AuditLog:
+    """Append-only writer of one audit's JSONL record."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._repair_tail()
+        self._file = self.path.open("a", encoding="utf-8")
+
+    def _repair_tail(self) -> None:
+        """Terminate a last line cut off mid-write, so the next record starts on a line of its own."""
+        if self.path.exists() and self.path.stat().st_size > 0:
+            with self.path.open("rb+") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        self._file.write(json.dumps(entry, separators=(",", ":")) + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def write_header(self, header: dict[str, Any]) -> None:
+        self._write({"type": "header", **header})
+
+    def append(self, record: EpisodeRecord) -> None:
+        self._write({"type": "episode", **record.to_json()})
+
+    def append_many(self, records: Iterable[EpisodeRecord]) -> None:
+        for r in records:
+            self.append(r)
+
+    def snapshot(self, data: dict[str, Any]) -> None:
+        """Record the adversary's state (e.g. π over perturbations) at a point of the audit."""
+        self._write({"type": "snapshot", **data})
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "AuditLog":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def episode_key(seed: int, perturbations: Iterable[str]) -> tuple[int, tuple[str, ...]]:
+    """What makes two episodes the same experiment: the initial state and the perturbations applied."""
+    return int(seed), tuple(perturbations)
+
+
+class CompletedEpisodes:
+    """Episodes already in the log, so a resumed audit re-uses them instead of running them again."""
+
+    def __init__(self, records: Iterable[EpisodeRecord]) -> None:
+        self._pending: dict[tuple[int, tuple[str, ...]], list[EpisodeRecord]] = {}
+        self.counts: Counter = Counter()
+        for r in records:
+            self._pending.setdefault(episode_key(r.seed, r.perturbations), []).append(r)
+            self.counts[episode_key(r.seed, r.perturbations)] += 1
+
+    def take(self, seed: int, perturbations: Iterable[str]) -> EpisodeRecord | None:
+        """Hand out (once) a logged episode of the same experiment, or None."""
+        stack = self._pending.get(episode_key(seed, perturbations))
+        return stack.pop(0) if stack else None
+
+    def __len__(self) -> int:
+        return sum(len(v) for v in self._pending.values())
+
+
+class Recorder:
+    """The single writer of an audit's episodes: logs each new record once, in arrival order.
+
+    Episodes re-used from a resumed log come back from the workers with ids already
+    recorded; they are recognised here and never written or counted twice.
+    """
+
+    def __init__(self, audit_log: AuditLog, existing: Iterable[EpisodeRecord] = (),
+                 on_record: Callable[[EpisodeRecord], None] | None = None) -> None:
+        self.log = audit_log
+        self.records: list[EpisodeRecord] = list(existing)
+        self._ids = {r.episode_id for r in self.records}
+        self.on_record = on_record
+
+    def __contains__(self, episode_id: str) -> bool:
+        return episode_id in self._ids
+
+    def add(self, record: EpisodeRecord) -> bool:
+        if record.episode_id in self._ids:
+            return False
+        self.log.append(record)
+        self._ids.add(record.episode_id)
+        self.records.append(record)
+        if self.on_record is not None:
+            self.on_record(record)
+        return True
+
+    def count(self, searcher: str) -> int:
+        return sum(1 for r in self.records if r.searcher == searcher)
+
+    def of(self, searcher: str) -> list[EpisodeRecord]:
+        return [r for r in self.records if r.searcher == searcher]

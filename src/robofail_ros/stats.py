@@ -1,0 +1,33 @@
+"""Small, well-known statistics used to report failure rates honestly."""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+from scipy import stats as _st
+
+#: Confidence level of every interval the tool reports.
+CONFIDENCE = 0.95
+
+
+def wilson_interval(failures: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval for a binomial proportion; (0, 1) when nothing was observed.
+
+    Unlike the normal approximation it stays inside [0, 1] and is not degenerate at 0/n or n/n,
+    which is exactly where audits of a deterministic policy land.
+    """
+    if n <= 0:
+        return 0.0, 1.0
+    if not 0 <= failures <= n:
+        raise ValueError(f"failures must be in [0, n={n}], got {failures}")
+    z = _st.norm.ppf(0.5 + confidence / 2.0)
+    p = failures / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def entropy_nats(probs: Sequence[float]) -> float:
+    """Shannon entropy H = -sum p log p in nats (the paper's unit)."""
+    return float(-sum(p * math.log(p) for p in probs if p > 0))
