@@ -231,4 +231,4 @@ def test_print_summary_writes_to_the_given_console(with_pi):
     print_summary(with_pi, Console(file=buf, width=160))
 
     text = buf.getvalue()
-    assert "table_red" in text and "+60.0 pp" in text
+    assert "table_red" in text and "+60.0pp" in text

@@ -302,7 +302,8 @@ def plot_heatmap(analyses: list[AuditAnalysis], out_dir: Path, value: str = "rat
         if groups[i] != groups[i - 1]:
             ax.axvline(i - 0.5, color="white", lw=2)
     label = "measured failure rate" if value == "rate" else "P_failure = π(a|o), row-normalised"
-    ax.set_title(f"{label} ({analyses[0].task}); grey = unmeasured", fontsize=11)
+    missing = "unmeasured" if value == "rate" else "no π for this model"
+    ax.set_title(f"{label} ({analyses[0].task}); grey = {missing}", fontsize=11)
     cbar = fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)
     cbar.ax.tick_params(labelsize=8)
     fig.tight_layout()

@@ -25,7 +25,9 @@ def wilson_interval(failures: int, n: int, confidence: float = CONFIDENCE) -> tu
     denom = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo = 0.0 if failures == 0 else max(0.0, centre - half)
+    hi = 1.0 if failures == n else min(1.0, centre + half)
+    return lo, hi
 
 
 def entropy_nats(probs: Sequence[float]) -> float:
