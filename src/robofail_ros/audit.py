@@ -13,6 +13,7 @@ from robofail_ros.analysis import AuditAnalysis, analyse
 from robofail_ros.catalogue import load_catalogue
 from robofail_ros.config import AuditConfig, episode_seed
 from robofail_ros.episode import FAILURE, EpisodeRecord
+from robofail_ros.policies import load_policy
 from robofail_ros.record import LOG_NAME, AuditLog, Recorder, load_log
 from robofail_ros.searchers import SearchContext, make_searcher
 
@@ -75,6 +76,7 @@ def run_audit(
         log.warning("skipped %d damaged line(s) in %s: %s", len(loaded.damaged_lines), log_path, loaded.damaged_lines)
     _check_resumable(loaded.header, config, out_dir)
     catalogue = load_catalogue(config.sim.catalogue or config.sim.task)
+    policy_id = load_policy(config.policy).policy_id  # a bad spec fails here, before any worker starts
     total = config.control_episodes + config.episodes
 
     audit_log = AuditLog(log_path)
@@ -93,7 +95,6 @@ def run_audit(
         ctx = SearchContext(config, vec_env, recorder, audit_log, catalogue.names, out_dir)
         ctx.run_jobs([j for j in control_jobs(config) if j.episode_id not in recorder])
         pi = make_searcher(config.searcher).run(ctx, config.episodes)
-        policy_id = vec_env.get_attr("policy_id", indices=[0])[0]
         analysis = analyse(recorder.records, catalogue, policy_id, config.searcher, pi=pi)
         files = write_outputs(analysis, out_dir)
         if film:

@@ -1,0 +1,251 @@
+"""Benchmark: applying a perturbation by editing the live MuJoCo model vs rebuilding from edited XML.
+
+What it measures
+    * live route (ours): `Simulation.set_perturbations([name])` followed by
+      `set_perturbations([])` -- apply and undo one catalogue perturbation in place
+      (this includes the `mj_forward` that `set_perturbations` runs, and for a mass
+      change the `mj_setConst` calls). Timed per apply+undo pair, many repetitions,
+      median in microseconds.
+    * XML route (the reference code's): read the robosuite model's XML
+      (`env.sim.model.get_xml()`), edit the relevant attribute in the text
+      (e.g. the `table_visual` geom's rgba), then `env.reset_from_xml_string(xml)`.
+      Timed per rebuild (get_xml + text edit + reset_from_xml_string), a handful of
+      repetitions, median in milliseconds.
+
+Why
+    The audit applies a perturbation before every episode. The design claim (perturb.py,
+    docs/method.md) is that live edits cost microseconds where the XML route costs
+    far more and, in addition, skips robosuite's object placement (the cube is left
+    at the world origin instead of on the table). Both are measured here in the
+    same process, on the same robosuite environment, and the cube position after
+    each route is printed so the placement loss is visible, not just asserted.
+
+The comparison is deliberately conservative: one XML rebuild (which only applies
+a perturbation; undoing it needs another rebuild) is compared with a live apply
+*and* undo. The XML route is timed on an environment without an offscreen
+renderer (as the audit's Simulation builds it), so it does not include rebuilding
+any rendering context; the cost of building a fresh 84x84 `mujoco.Renderer` for
+the replaced model -- which the audit would need before it could render the
+perturbed scene -- is timed separately and printed as an extra line.
+
+Run: .venv/bin/python bench/perturb_apply.py [--live-reps 300] [--xml-reps 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import time
+from pathlib import Path
+
+import robofail_ros  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+
+import mujoco
+import numpy as np
+
+from robofail_ros.sim import SimConfig, Simulation
+
+#: One catalogue perturbation per kind the brief asks for: colour, size, light, mass.
+DEFAULT_PERTURBATIONS = ("table_red", "cube_size_large", "light_red", "cube_heavy")
+
+#: MuJoCo's default geom density (kg/m^3), used when the XML gives none.
+DEFAULT_DENSITY = 1000.0
+
+
+# -- XML text editing (the reference route) ----------------------------------------------------
+def _tag_span(xml: str, tag: str, name: str) -> tuple[int, int]:
+    m = re.search(rf'<{tag}\b[^>]*\bname="{re.escape(name)}"[^>]*?/?>', xml)
+    if m is None:
+        raise KeyError(f"no <{tag} name={name!r}> in the XML")
+    return m.span()
+
+
+def _set_attr(xml: str, span: tuple[int, int], attr: str, value: str | None) -> str:
+    """Set (or with value None, remove) one attribute of the tag at `span`."""
+    start, end = span
+    tag = xml[start:end]
+    tag = re.sub(rf'\s{attr}="[^"]*"', "", tag)
+    if value is not None:
+        close = "/>" if tag.endswith("/>") else ">"
+        tag = tag[: -len(close)].rstrip() + f' {attr}="{value}"' + close
+    return xml[:start] + tag + xml[end:]
+
+
+def _fmt(values) -> str:
+    return " ".join(f"{float(v):g}" for v in values)
+
+
+def edit_xml(xml: str, sim: Simulation, name: str) -> str:
+    """The XML text with perturbation `name` applied, done the way the reference code does it."""
+    p = next(p for p in sim.catalogue.perturbations if p.name == name)
+    bound = sim.perturber._bound[name]
+    model = sim.model
+    if p.kind in ("geom_rgba", "geom_size"):
+        for g in bound.indices:
+            gname = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
+            if p.kind == "geom_rgba":
+                xml = _set_attr(xml, _tag_span(xml, "geom", gname), "rgba", _fmt(p.params["rgba"]))
+                # Same as the live route: a material would tint/override the colour.
+                xml = _set_attr(xml, _tag_span(xml, "geom", gname), "material", None)
+            else:
+                xml = _set_attr(xml, _tag_span(xml, "geom", gname), "size", _fmt(p.params["size"]))
+        return xml
+    if p.kind == "light_diffuse":
+        lights = list(re.finditer(r"<light\b[^>]*?/?>", xml))
+        for i in bound.indices:
+            xml = _set_attr(xml, lights[i].span(), "diffuse", _fmt(p.params["diffuse"]))
+            lights = list(re.finditer(r"<light\b[^>]*?/?>", xml))
+        return xml
+    if p.kind == "body_mass":
+        # Scale the density of the body's mass-bearing geoms: mass and inertia scale together.
+        for b in bound.indices:
+            for g in range(model.ngeom):
+                if model.geom_bodyid[g] != b:
+                    continue
+                gname = mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_GEOM, g)
+                span = _tag_span(xml, "geom", gname)
+                tag = xml[span[0]:span[1]]
+                if re.search(r'\smass="0"', tag):
+                    continue  # a visual geom
+                m = re.search(r'\sdensity="([^"]*)"', tag)
+                density = float(m.group(1)) if m else DEFAULT_DENSITY
+                xml = _set_attr(xml, span, "density", f"{density * p.params['scale']:g}")
+        return xml
+    raise NotImplementedError(f"no XML edit for perturbation kind {p.kind!r} ({name})")
+
+
+def check_edit(env, sim: Simulation, name: str) -> str:
+    """Read back, from the rebuilt model, the value the edit should have changed."""
+    p = next(p for p in sim.catalogue.perturbations if p.name == name)
+    bound = sim.perturber._bound[name]
+    m = env.sim.model._model
+    i = bound.indices[0]
+    if p.kind == "geom_rgba":
+        return f"rgba={_fmt(m.geom_rgba[i])}"
+    if p.kind == "geom_size":
+        return f"size={_fmt(m.geom_size[i])}"
+    if p.kind == "light_diffuse":
+        return f"diffuse={_fmt(m.light_diffuse[i])}"
+    if p.kind == "body_mass":
+        return f"mass={m.body_mass[i]:.4g}"
+    return "?"
+
+
+def cube_pos(env) -> np.ndarray:
+    adr = env.sim.model.get_joint_qpos_addr(env.cube.joints[0])
+    return np.array(env.sim.data.qpos[adr[0]:adr[0] + 3])
+
+
+# -- timing ------------------------------------------------------------------------------------
+def time_live(sim: Simulation, name: str, reps: int) -> list[float]:
+    sim.set_perturbations([name])  # warm-up: first touch snapshots the fields
+    sim.set_perturbations([])
+    out = []
+    for _ in range(reps):
+        t0 = time.perf_counter_ns()
+        sim.set_perturbations([name])
+        sim.set_perturbations([])
+        out.append((time.perf_counter_ns() - t0) / 1e3)  # microseconds
+    return out
+
+
+def time_xml(sim: Simulation, name: str, reps: int, nominal_xml: str) -> tuple[list[float], str]:
+    env = sim.env
+    out = []
+    readback = ""
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        xml = env.sim.model.get_xml()
+        xml = edit_xml(xml, sim, name)
+        env.reset_from_xml_string(xml)
+        out.append((time.perf_counter() - t0) * 1e3)  # milliseconds
+        readback = check_edit(env, sim, name)
+        # Put the nominal model back for the next repetition (untimed).
+        env.reset_from_xml_string(nominal_xml)
+    return out, readback
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--perturbations", nargs="+", default=list(DEFAULT_PERTURBATIONS),
+                    help="catalogue names (kinds geom_rgba, geom_size, light_diffuse, body_mass); default: %(default)s")
+    ap.add_argument("--live-reps", type=int, default=300, help="live apply+undo pairs per perturbation")
+    ap.add_argument("--xml-reps", type=int, default=5, help="XML rebuilds per perturbation")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    args = ap.parse_args()
+
+    load_before = os.getloadavg()[0]
+    sim = Simulation(SimConfig(task="Lift"), seed=args.seed)
+    for n in args.perturbations:
+        if n not in sim.catalogue.names:
+            raise SystemExit(f"unknown perturbation {n!r}; known: {', '.join(sim.catalogue.names)}")
+
+    # 1. Live route, on the live model (must run before the XML route replaces env.sim).
+    live = {n: time_live(sim, n, args.live_reps) for n in args.perturbations}
+    sim.reset(args.seed)
+    live_cube = cube_pos(sim.env)
+
+    # 2. XML route on the same robosuite env. After this, `sim.model` is stale (env.sim was replaced).
+    nominal_xml = sim.env.sim.model.get_xml()
+    xml_times, readback = {}, {}
+    for n in args.perturbations:
+        xml_times[n], readback[n] = time_xml(sim, n, args.xml_reps, nominal_xml)
+    xml_cube = cube_pos(sim.env)
+
+    # 3. What the audit would pay on top of the XML route: a renderer for the new model, first frame.
+    renderer_ms = []
+    for _ in range(args.xml_reps):
+        t0 = time.perf_counter()
+        r = mujoco.Renderer(sim.env.sim.model._model, 84, 84)
+        r.update_scene(sim.env.sim.data._data, camera="agentview")
+        r.render()
+        renderer_ms.append((time.perf_counter() - t0) * 1e3)
+        r.close()
+
+    rows = []
+    for n in args.perturbations:
+        lm, xm = statistics.median(live[n]), statistics.median(xml_times[n])
+        kind = next(p.kind for p in sim.catalogue.perturbations if p.name == n)
+        rows.append({
+            "perturbation": n, "kind": kind,
+            "live_median_us": lm, "live_p90_us": float(np.percentile(live[n], 90)), "live_reps": len(live[n]),
+            "xml_median_ms": xm, "xml_min_ms": min(xml_times[n]), "xml_max_ms": max(xml_times[n]),
+            "xml_reps": len(xml_times[n]), "ratio_xml_over_live": xm * 1e3 / lm, "xml_readback": readback[n],
+        })
+    result = {
+        "machine": f"{platform.node()} {platform.machine()} cpus={os.cpu_count()}",
+        "rows": rows,
+        "renderer_rebuild_median_ms": statistics.median(renderer_ms),
+        "cube_pos_after_live_reset": live_cube.tolist(),
+        "cube_pos_after_xml_reset": xml_cube.tolist(),
+        "loadavg_before_after": [load_before, os.getloadavg()[0]],
+    }
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2))
+
+    sim.close()
+    print()
+    print("perturbation apply: live-model edit vs XML rebuild (Lift/Panda, same process)")
+    print(f"live = set_perturbations([p]) + set_perturbations([]), {args.live_reps} reps; "
+          f"XML = get_xml + text edit + reset_from_xml_string, {args.xml_reps} reps")
+    print(f"{'perturbation':<16} {'kind':<14} {'live med µs':>11} {'live p90 µs':>11} "
+          f"{'XML med ms':>10} {'XML min-max ms':>15} {'XML/live':>9}  XML read-back")
+    for r in rows:
+        print(f"{r['perturbation']:<16} {r['kind']:<14} {r['live_median_us']:>11.1f} {r['live_p90_us']:>11.1f} "
+              f"{r['xml_median_ms']:>10.1f} {r['xml_min_ms']:>7.1f}-{r['xml_max_ms']:<7.1f} "
+              f"{r['ratio_xml_over_live']:>8.0f}x  {r['xml_readback']}")
+    print(f"extra after XML route: new 84x84 mujoco.Renderer + first frame, median "
+          f"{result['renderer_rebuild_median_ms']:.1f} ms (not in the ratio)")
+    print(f"cube position after live route + reset : {_fmt(np.round(live_cube, 4))}  (placed on the table)")
+    print(f"cube position after reset_from_xml_string: {_fmt(np.round(xml_cube, 4))}  "
+          f"(object placement skipped: deterministic reset)")
+    print(f"1-min load average before -> after: {load_before:.2f} -> {result['loadavg_before_after'][1]:.2f} "
+          f"(this process adds ~1; more = other load on the {os.cpu_count()} CPUs)")
+
+
+if __name__ == "__main__":
+    main()

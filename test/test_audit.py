@@ -1,0 +1,109 @@
+"""End-to-end audits on the real simulator: report files, resumption after a kill, clear refusals."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robofail_ros.audit import AuditFolderError, run_audit
+from robofail_ros.config import AuditConfig, PPOConfig
+from robofail_ros.record import LOG_NAME, load_log
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli(*args, **kwargs):
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    return subprocess.Popen([sys.executable, "-m", "robofail_ros.cli", *args], env=env, cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_small_bandit_audit_writes_its_report(tmp_path):
+    config = AuditConfig(searcher="bandit", episodes=24, control_episodes=6, workers=2)
+    result = run_audit(config, tmp_path)
+    assert len(result.records) == 30
+    names = {p.name for p in result.files}
+    assert {"results.json", "failure_rates.csv", "heatmap_rate.png", "grouped_bars.png", "stacked_bars.png",
+            "radar_vision_scripted.png"} <= names
+    assert any(n.startswith("worst_failure_") and n.endswith(".mp4") for n in names)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["control"]["episodes"] == 6
+    assert sum(p["episodes"] for p in results["perturbations"]) == 24
+    assert {r.worker for r in result.records} == {"w0", "w1"}
+
+
+def test_small_ppo_audit_reports_pi_and_its_entropy(tmp_path):
+    config = AuditConfig(searcher="ppo", episodes=16, control_episodes=2, workers=1, ppo=PPOConfig(n_steps=8))
+    result = run_audit(config, tmp_path, film=False)
+    pi = result.analysis.pi
+    assert pi is not None and len(pi) == 27 and sum(pi) == pytest.approx(1.0, abs=1e-5)
+    assert 0 < result.analysis.entropy_pi <= 3.2958  # ln 27
+    assert sum(r.searcher == "ppo" for r in result.records) == 16
+    snapshots = load_log(tmp_path / LOG_NAME).snapshots
+    assert snapshots[-1]["final"] and snapshots[-1]["pi"] == pytest.approx(pi)
+    assert (tmp_path / "ppo_adversary.zip").exists() and (tmp_path / "heatmap_pi.png").exists()
+
+
+def test_audit_killed_midway_resumes_without_losing_or_repeating_an_episode(tmp_path):
+    args = ["audit", "--searcher", "uniform", "--episodes", "40", "--control-episodes", "4", "--workers", "2",
+            "--out", str(tmp_path), "--no-video"]
+    proc = cli(*args, start_new_session=True)
+    log_path = tmp_path / LOG_NAME
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if log_path.exists() and len(load_log(log_path).episodes) >= 14:
+            break
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group: main process and workers
+    proc.wait()
+    before = load_log(log_path).episodes
+    assert 14 <= len(before) < 44, "the audit should have been killed mid-way"
+
+    proc = cli(*args)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    after = load_log(log_path).episodes
+    ids = [r.episode_id for r in after]
+    assert len(ids) == len(set(ids)) == 44
+    assert set(ids) == {f"control-{i:04d}" for i in range(4)} | {f"uniform-{j:06d}" for j in range(40)}
+    assert [r.to_json() for r in after[:len(before)]] == [r.to_json() for r in before]  # nothing rewritten
+
+
+def test_a_folder_holding_a_different_audit_is_refused(tmp_path):
+    run_audit(AuditConfig(searcher="uniform", episodes=2, control_episodes=1, workers=1), tmp_path, film=False)
+    with pytest.raises(AuditFolderError, match="differs in: policy"):
+        run_audit(AuditConfig(searcher="uniform", episodes=2, control_episodes=1, workers=1, policy="expert"), tmp_path)
+    proc = cli("audit", "--searcher", "uniform", "--episodes", "2", "--control-episodes", "1", "--policy", "expert",
+               "--out", str(tmp_path))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "holds an audit with a different configuration" in err
+    assert len(load_log(tmp_path / LOG_NAME).episodes) == 3  # nothing lost
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--policy", "visoin"], "unknown policy 'visoin'"),
+    (["--task", "Pour"], "unknown task 'Pour'"),
+    (["--episodes", "0"], "expected a positive integer, got 0"),
+    (["--searcher", "random"], "invalid choice: 'random'"),
+])
+def test_bad_cli_input_names_the_value_and_what_is_accepted(tmp_path, args, message):
+    proc = cli("audit", "--out", str(tmp_path / "x"), "--episodes", "2", "--control-episodes", "1", *args)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and message in err
+
+
+def test_report_and_replay_commands_work_from_the_log(tmp_path):
+    run_audit(AuditConfig(searcher="uniform", episodes=27, control_episodes=1, workers=1), tmp_path, film=False)
+    (tmp_path / "heatmap_rate.png").unlink()
+    proc = cli("report", str(tmp_path))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err and (tmp_path / "heatmap_rate.png").exists()
+    proc = cli("replay", str(tmp_path), "--size", "64")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    replay = json.loads(out)
+    assert replay["reproduced"] and Path(replay["video"]).stat().st_size > 0
