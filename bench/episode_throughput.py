@@ -70,6 +70,25 @@ def seeds(n: int, audit_seed: int = 0) -> list[int]:
     return [episode_seed(audit_seed, i, n) for i in range(n)]
 
 
+def proc_cpu_s(pid: int) -> float:
+    """User+system CPU seconds a process has used so far (Linux /proc); NaN where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU jiffies of the whole machine since boot, from /proc/stat; NaN where unavailable."""
+    try:
+        v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return float(sum(v) - idle), float(sum(v))
+    except (OSError, IndexError, ValueError):
+        return float("nan"), float("nan")
+
+
 def summarise(label: str, wall: float, outcomes: list[tuple[bool, int]], **extra) -> dict:
     n = len(outcomes)
     steps = sum(s for _, s in outcomes)
@@ -154,18 +173,25 @@ def part_b(n: int, worker_counts: list[int]) -> list[dict]:
         t0 = time.perf_counter()
         vec_env = make_vec_env(config, run_tag="bench")
         startup = time.perf_counter() - t0
+        # Where the episodes run: this process (DummyVecEnv, k=1) or the SubprocVecEnv workers.
+        pids = [p.pid for p in getattr(vec_env, "processes", [])] or [os.getpid()]
         try:
             t0 = time.perf_counter()
             run_batch(vec_env, warmup)
             warm = time.perf_counter() - t0
+            cpu0, (busy0, total0) = [proc_cpu_s(p) for p in pids], machine_cpu()
             t0 = time.perf_counter()
             records = run_batch(vec_env, jobs)
             wall = time.perf_counter() - t0
+            cpu1, (busy1, total1) = [proc_cpu_s(p) for p in pids], machine_cpu()
         finally:
             vec_env.close()
         outcomes = [(r.outcome == SUCCESS, r.steps) for r in records]
+        busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else float("nan")
         rows.append(summarise(f"run_batch, {k} worker(s)", wall, outcomes, workers=k,
-                              startup_s=startup, warmup_s=warm))
+                              startup_s=startup, warmup_s=warm,
+                              worker_cpu_per_wall=[(b - a) / wall for a, b in zip(cpu0, cpu1)],
+                              machine_busy_frac=busy))
     return rows
 
 
@@ -252,8 +278,10 @@ def main() -> None:
     if "b" in result:
         out += ["(b) run_batch over make_vec_env, vision policy, control jobs"] + episode_table(result["b"])
         for r in result["b"]:
+            cpu = ", ".join(f"{c:.2f}" for c in r["worker_cpu_per_wall"])
             out.append(f"  {r['workers']} worker(s): start-up {r['startup_s']:.1f} s, "
-                       f"warm-up batch (1 ep/worker) {r['warmup_s']:.1f} s")
+                       f"warm-up batch (1 ep/worker) {r['warmup_s']:.1f} s; during the batch each worker used "
+                       f"[{cpu}] CPU-s per s, whole machine {100 * r['machine_busy_frac']:.0f}% busy")
         if len(result["b"]) >= 2:
             base = result["b"][0]
             for r in result["b"][1:]:

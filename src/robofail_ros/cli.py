@@ -16,6 +16,13 @@ from robofail_ros.sim import SimConfig, default_worker_count
 DEFAULTS = AuditConfig()
 
 
+def _table_console():
+    """A console for the summary table: full width in a terminal, 130 columns when piped to a file."""
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 130)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -90,7 +97,7 @@ def _audit(args: argparse.Namespace) -> int:
         result = run_audit(config, out, overwrite=args.overwrite, on_record=progress, film=not args.no_video)
     finally:
         bar.close()
-    print_summary(result.analysis, console=Console())
+    print_summary(result.analysis, console=_table_console())
     console.print(f"{len(result.records)} episodes in {result.wall_time:.0f} s; files in {out}:")
     for f in result.files:
         console.print(f"  {f}")
@@ -114,8 +121,6 @@ def _load_analysis(folder: Path):
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from robofail_ros.report import print_summary, write_report
 
     analyses = []
@@ -123,9 +128,10 @@ def _report(args: argparse.Namespace) -> int:
         analysis, loaded, _ = _load_analysis(d)
         if loaded.damaged_lines:
             print(f"{d}: skipped damaged log line(s) {loaded.damaged_lines}", file=sys.stderr)
-        analysis.label = analysis.label or d.name
+        if len(args.dirs) > 1:  # one row per audit folder when comparing
+            analysis.label = analysis.label or d.name
         analyses.append(analysis)
-        print_summary(analysis, console=Console())
+        print_summary(analysis, console=_table_console())
     out = args.out or (args.dirs[0] if len(args.dirs) == 1 else Path("comparison"))
     for f in write_report(analyses, out):
         print(f)

@@ -133,10 +133,21 @@ class SceneInfo:
     object_half_height: float
 
 
-def _make_robosuite_env(config: SimConfig, seed: int):
-    import robosuite as suite
+def _import_robosuite():
+    """Import robosuite without its import-time warnings about optional extras we do not use."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        import robosuite
+    finally:
+        logging.disable(previous)
+    for noisy in ("robosuite", "robosuite_logs"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    return robosuite
 
-    # robosuite prints import-time warnings about optional extras on stdout; keep our output clean.
+
+def _make_robosuite_env(config: SimConfig, seed: int):
+    suite = _import_robosuite()
     with contextlib.redirect_stdout(io.StringIO()):
         return suite.make(
             config.task,
@@ -162,8 +173,6 @@ class Simulation:
         self.catalogue = catalogue or load_catalogue(config.catalogue or config.task)
         if self.catalogue.task.lower() != config.task.lower():
             raise ValueError(f"catalogue {self.catalogue.source} is for task {self.catalogue.task}, not {config.task}")
-        for noisy in ("robosuite", "robosuite_logs"):
-            logging.getLogger(noisy).setLevel(logging.ERROR)
         self.env = _make_robosuite_env(config, seed)
         self.model: mujoco.MjModel = self.env.sim.model._model
         self.data: mujoco.MjData = self.env.sim.data._data
