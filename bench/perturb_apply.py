@@ -22,13 +22,15 @@ Why
 
 The comparison is deliberately conservative: one XML rebuild (which only applies
 a perturbation; undoing it needs another rebuild) is compared with a live apply
-*and* undo. The XML route is timed on an environment without an offscreen
-renderer (as the audit's Simulation builds it), so it does not include rebuilding
-any rendering context; the cost of building a fresh 84x84 `mujoco.Renderer` for
-the replaced model -- which the audit would need before it could render the
-perturbed scene -- is timed separately and printed as an extra line.
+*and* undo. The XML route is timed twice: on the audit Simulation's own env, which
+has no offscreen renderer (so no rendering context is rebuilt), and on a robosuite
+env built as an image-policy rollout builds it (offscreen renderer + 84x84
+agentview camera obs), where robosuite rebuilds its render context and renders
+the reset observation. The cost of a fresh 84x84 `mujoco.Renderer` for the
+replaced model -- which the audit would need before it could render the perturbed
+scene -- is timed separately and printed as an extra line, outside the ratios.
 
-Run: .venv/bin/python bench/perturb_apply.py [--live-reps 300] [--xml-reps 5]
+Run: .venv/bin/python bench/perturb_apply.py [--live-reps 300] [--xml-reps 5] [--no-camera-env]
 """
 from __future__ import annotations
 

@@ -32,49 +32,37 @@ class EpisodeJob:
     searcher: str
 
 
-class AdversaryEnv(gym.Env):
-    """One simulation + policy under test, driven by a searcher one episode per step."""
+class AdversaryEnvBase(gym.Env):
+    """The MDP's logic, independent of where episodes run (a local simulation or simulator nodes on a ROS graph).
+
+    Subclasses say how to run one episode (`execute`) and how to look at a scene (`observe`).
+    """
 
     metadata = {"render_modes": ["rgb_array"]}
 
-    def __init__(
-        self,
-        config: AuditConfig | None = None,
-        worker: int = 0,
-        n_workers: int = 1,
-        completed: list[EpisodeRecord] | None = None,
-        run_tag: str = "r0",
-    ) -> None:
+    def __init__(self, config: AuditConfig, names: list[str], worker: int = 0, n_workers: int = 1,
+                 completed: list[EpisodeRecord] | None = None, run_tag: str = "r0") -> None:
         super().__init__()
-        self.config = config or AuditConfig()
+        self.config, self.names = config, list(names)
         self.worker, self.n_workers, self.run_tag = worker, n_workers, run_tag
-        self.sim = Simulation(self.config.sim, seed=self.config.seed)
-        self.policy = load_policy(self.config.policy)
-        self.policy.bind(self.sim.scene)
-        self.policy_id = self.policy.policy_id
-        self.names = self.sim.catalogue.names
-        size = self.config.sim.image_size
+        size = config.sim.image_size
         self.action_space = gym.spaces.Discrete(len(self.names))
         self.observation_space = gym.spaces.Box(0, 255, (3, size, size), dtype=np.uint8)
         self.render_mode = "rgb_array"
         self._completed = CompletedEpisodes(completed or [])
         self._stack: list[str] = []
         self._steps_taken = 0
-        self._observation_seed = episode_seed(self.config.seed, 0, self.config.control_episodes)
+        #: Observations are taken from one fixed initial state, so they depend on the perturbations alone
+        #: and π(a|o) on the unperturbed image is well defined.
+        self.observation_seed = episode_seed(config.seed, 0, config.control_episodes)
 
-    # -- observation -----------------------------------------------------------------------
+    def execute(self, job: EpisodeJob) -> EpisodeRecord:
+        """Run one episode for real."""
+        raise NotImplementedError
+
     def observe(self, stack: list[str] | tuple[str, ...]) -> np.ndarray:
-        """The image of the scene under `stack`, from a fixed initial state, channel-first uint8.
-
-        Fixing the initial state makes the observation a function of the perturbations
-        alone, so π(a|o) on the unperturbed image is well defined.
-        """
-        self.sim.set_perturbations(list(stack))
-        self.sim.reset(self._observation_seed)
-        return np.ascontiguousarray(self.sim.render(ADVERSARY_CAMERA).transpose(2, 0, 1))
-
-    def render(self) -> np.ndarray:
-        return self.sim.render(ADVERSARY_CAMERA)
+        """The (3, S, S) uint8 image of the scene under `stack`, from `observation_seed`."""
+        raise NotImplementedError
 
     # -- gymnasium API ---------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -107,7 +95,7 @@ class AdversaryEnv(gym.Env):
         """Run (or take from the resumed log) one episode and label it with this worker."""
         record = self._completed.take(job.seed, job.perturbations)
         if record is None:
-            record = run_episode(self.sim, self.policy, job.perturbations, job.seed, episode_id=job.episode_id)
+            record = self.execute(job)
             record.worker = f"w{self.worker}"
             record.searcher = job.searcher
         return record
@@ -115,6 +103,36 @@ class AdversaryEnv(gym.Env):
     def run_jobs(self, jobs_by_worker: dict[int, list[EpisodeJob]]) -> list[dict[str, Any]]:
         """Run this worker's share of a batch; VecEnv.env_method sends the batch to all workers at once."""
         return [self.run_job(j).to_json() for j in jobs_by_worker.get(self.worker, [])]
+
+
+class AdversaryEnv(AdversaryEnvBase):
+    """The MDP over a local simulation + policy under test (one per worker process)."""
+
+    def __init__(
+        self,
+        config: AuditConfig | None = None,
+        worker: int = 0,
+        n_workers: int = 1,
+        completed: list[EpisodeRecord] | None = None,
+        run_tag: str = "r0",
+    ) -> None:
+        config = config or AuditConfig()
+        self.sim = Simulation(config.sim, seed=config.seed)
+        self.policy = load_policy(config.policy)
+        self.policy.bind(self.sim.scene)
+        self.policy_id = self.policy.policy_id
+        super().__init__(config, self.sim.catalogue.names, worker, n_workers, completed, run_tag)
+
+    def observe(self, stack: list[str] | tuple[str, ...]) -> np.ndarray:
+        self.sim.set_perturbations(list(stack))
+        self.sim.reset(self.observation_seed)
+        return np.ascontiguousarray(self.sim.render(ADVERSARY_CAMERA).transpose(2, 0, 1))
+
+    def render(self) -> np.ndarray:
+        return self.sim.render(ADVERSARY_CAMERA)
+
+    def execute(self, job: EpisodeJob) -> EpisodeRecord:
+        return run_episode(self.sim, self.policy, job.perturbations, job.seed, episode_id=job.episode_id)
 
     def film(self, perturbations: list[str], seed: int, size: int = 256) -> EpisodeRecord:
         """Re-run an episode rendering every step, for a video."""

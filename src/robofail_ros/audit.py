@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from stable_baselines3.common.vec_env import VecEnv
+
 from robofail_ros.adversary_env import EpisodeJob
 from robofail_ros.analysis import AuditAnalysis, analyse
 from robofail_ros.catalogue import load_catalogue
@@ -59,10 +61,15 @@ def run_audit(
     overwrite: bool = False,
     on_record: Callable[[EpisodeRecord, int, int], None] | None = None,
     film: bool = True,
+    make_env: Callable[[AuditConfig, list[EpisodeRecord], str], VecEnv] | None = None,
+    on_snapshot: Callable[[dict], None] | None = None,
+    write_files: bool = True,
 ) -> AuditResult:
     """Run (or resume) an audit in `out_dir`; every finished episode is logged at once.
 
-    `on_record(record, done, total)` is called for each new episode (progress bars, ROS topics).
+    `on_record(record, done, total)` is called for each new episode (progress bars, ROS topics),
+    `on_snapshot(data)` for each adversary snapshot (π after a PPO update). `make_env` replaces the
+    local worker processes (the ROS adversary node runs episodes through the graph instead).
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
@@ -76,10 +83,11 @@ def run_audit(
         log.warning("skipped %d damaged line(s) in %s: %s", len(loaded.damaged_lines), log_path, loaded.damaged_lines)
     _check_resumable(loaded.header, config, out_dir)
     catalogue = load_catalogue(config.sim.catalogue or config.sim.task)
-    policy_id = load_policy(config.policy).policy_id  # a bad spec fails here, before any worker starts
+    # A bad policy spec fails here, before any worker starts; remote policies are checked by their node.
+    policy_id = load_policy(config.policy).policy_id if make_env is None else None
     total = config.control_episodes + config.episodes
 
-    audit_log = AuditLog(log_path)
+    audit_log = AuditLog(log_path, on_snapshot=on_snapshot)
     if loaded.header is None:
         audit_log.write_header({"config": config.to_json(), "catalogue": catalogue.names,
                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S")})
@@ -88,16 +96,17 @@ def run_audit(
     if on_record is not None:
         recorder.on_record = lambda r: on_record(r, len(recorder.records), total)
 
-    from robofail_ros.workers import make_vec_env
-
-    vec_env = make_vec_env(config, loaded.episodes, run_tag=f"r{int(time.time())}")
+    if make_env is None:
+        from robofail_ros.workers import make_vec_env as make_env
+    vec_env = make_env(config, loaded.episodes, f"r{int(time.time())}")
     try:
         ctx = SearchContext(config, vec_env, recorder, audit_log, catalogue.names, out_dir)
         ctx.run_jobs([j for j in control_jobs(config) if j.episode_id not in recorder])
         pi = make_searcher(config.searcher).run(ctx, config.episodes)
+        policy_id = policy_id or next((r.policy_id for r in recorder.records), config.policy)
         analysis = analyse(recorder.records, catalogue, policy_id, config.searcher, pi=pi)
-        files = write_outputs(analysis, out_dir)
-        if film:
+        files = write_outputs(analysis, out_dir) if write_files else []
+        if film and write_files:
             files += film_worst_failure(vec_env, recorder.records, analysis, out_dir)
     finally:
         vec_env.close()

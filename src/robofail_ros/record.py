@@ -61,8 +61,9 @@ def load_log(path: Path) -> LoadedLog:
 class AuditLog:
     """Append-only writer of one audit's JSONL record."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, on_snapshot: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.path = Path(path)
+        self.on_snapshot = on_snapshot
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._repair_tail()
         self._file = self.path.open("a", encoding="utf-8")
@@ -93,6 +94,8 @@ class AuditLog:
     def snapshot(self, data: dict[str, Any]) -> None:
         """Record the adversary's state (e.g. π over perturbations) at a point of the audit."""
         self._write({"type": "snapshot", **data})
+        if self.on_snapshot is not None:
+            self.on_snapshot(data)
 
     def close(self) -> None:
         self._file.close()

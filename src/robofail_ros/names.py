@@ -1,0 +1,65 @@
+"""Every ROS name the package uses, in one place (the core keeps them so tests and docs can too).
+
+Nodes live in NAMESPACE; each node's own topics are `~/...` and resolve to
+`/robofail/<node>/<topic>`. The helpers below give the absolute names other nodes use.
+"""
+from __future__ import annotations
+
+NAMESPACE = "/robofail"
+
+SIMULATOR = "simulator"
+POLICY = "policy"
+PERTURBATION = "perturbation"
+ADVERSARY = "adversary"
+ANALYSIS = "analysis"
+
+# -- simulator ---------------------------------------------------------------------------------
+CAMERA_IMAGE = "camera/{camera}/image_raw"          # sensor_msgs/Image, sensor-data QoS: for people (rqt, RViz)
+CAMERA_INFO = "camera/{camera}/camera_info"         # sensor_msgs/CameraInfo, sensor-data QoS
+JOINT_STATES = "joint_states"                       # sensor_msgs/JointState, the robot's joints
+OBSERVATION_IMAGE = "observation/{camera}/image_raw"  # sensor_msgs/Image, RELIABLE: the policy's lockstep input
+OBSERVATION_STATE = "observation/state"             # sensor_msgs/JointState: every robosuite observation, flattened
+ADVERSARY_VIEW = "adversary_view/image_raw"         # sensor_msgs/Image, RELIABLE: the adversary's observation
+EPISODE_START = "episode_start"                     # std_msgs/String: the id of the episode that starts
+EPISODE_OUTCOME = "episode_outcome"                 # diagnostic_msgs/DiagnosticStatus: one finished episode
+RUN_EPISODE = "run_episode"                         # std_srvs/Trigger: run one episode with the current parameters
+RENDER_VIEW = "render_adversary_view"               # std_srvs/Trigger: publish ADVERSARY_VIEW for the current parameters
+
+# -- policy under test ---------------------------------------------------------------------------
+ACTION = "action"                                   # sensor_msgs/JointState: name = action labels, position = values
+
+# -- perturbation service -------------------------------------------------------------------------
+APPLY = "apply/{name}"                              # std_srvs/Trigger per catalogue entry
+CLEAR = "clear"                                     # std_srvs/Trigger
+LIST = "list"                                       # std_srvs/Trigger: the catalogue as readable text
+ACTIVE = "active"                                   # std_msgs/String (latched): active perturbations, one per line
+
+# -- adversary ------------------------------------------------------------------------------------
+EPISODES_DONE = "episodes_done"                     # std_msgs/Int64
+FAILURES = "failures"                               # std_msgs/Int64
+PI = "pi"                                           # std_msgs/Float64MultiArray: π(a|o) over the catalogue
+AUDIT_STATE = "audit_state"                         # std_msgs/String (latched): idle | running | finished | error: …
+
+# -- failure analysis ------------------------------------------------------------------------------
+P_FAILURE = "p_failure"                             # std_msgs/Float64MultiArray, latched; labels on LABELS
+P_FAILURE_ONE = "p_failure/{name}"                  # std_msgs/Float64 per perturbation (rqt_plot)
+FAILURE_RATE = "failure_rate"                       # std_msgs/Float64MultiArray, measured rates
+FAILURE_RATE_ONE = "failure_rate/{name}"            # std_msgs/Float64 per perturbation
+LABELS = "labels"                                   # std_msgs/String, latched: perturbation names, one per line
+ENTROPY = "entropy"                                 # std_msgs/Float64, nats
+MARKERS = "markers"                                 # visualization_msgs/MarkerArray: bar chart for RViz
+DIAGNOSTICS = "/diagnostics"                        # diagnostic_msgs/DiagnosticArray (rqt_robot_monitor)
+
+#: Labels of the 7-D robosuite OSC action (end-effector delta position, delta rotation, gripper).
+ACTION_LABELS = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
+
+
+def node_topic(node: str, relative: str, **fmt: str) -> str:
+    """Absolute name of a node's `~/relative` topic or service."""
+    return f"{NAMESPACE}/{node}/{relative.format(**fmt)}"
+
+
+def action_labels(action_dim: int) -> list[str]:
+    if action_dim == len(ACTION_LABELS):
+        return list(ACTION_LABELS)
+    return [f"a{i}" for i in range(action_dim)]

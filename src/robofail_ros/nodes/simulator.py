@@ -1,0 +1,283 @@
+"""Simulator node: owns the robosuite scene, publishes its cameras, runs episodes in lockstep with a policy node.
+
+Topic contract for any policy node (see README, "Auditing your own ROS policy node"):
+  in  ~/observation/state (sensor_msgs/JointState: every robosuite observation flattened to `key/i`,
+      plus `episode_step/0`), ~/observation/<camera>/image_raw (rgb8, same header stamp, RELIABLE),
+      ~/episode_start (std_msgs/String: episode id; reset your policy state)
+  out /robofail/policy/action (sensor_msgs/JointState: header.stamp = the observation's stamp,
+      name = dx dy dz droll dpitch dyaw gripper, position = the action)
+The episode itself is the core's `run_episode`; this node only supplies a policy whose actions come over
+the graph (`RemotePolicy`).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy.exceptions import ParameterUninitializedException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from robofail_ros import names
+from robofail_ros.catalogue import CatalogueError, unknown_name_message
+from robofail_ros.episode import SUCCESS, EpisodeRecord, run_episode
+from robofail_ros.nodes.common import LATCHED, RELIABLE, SENSOR, camera_info_message, image_message, run_node
+from robofail_ros.obs_codec import flatten_observation, record_to_strings
+from robofail_ros.policies.base import PolicyUnderTest
+from robofail_ros.sim import ADVERSARY_CAMERA, ObservationNeeds, SimConfig, Simulation
+
+READ_ONLY = ("task", "horizon", "image_size", "seed", "cameras")
+
+
+class PolicyTimeout(RuntimeError):
+    """No policy node answered an observation in time."""
+
+
+class RemotePolicy(PolicyUnderTest):
+    """A policy under test that lives in another node: observations out, actions back, with a timeout."""
+
+    policy_id = "remote"
+
+    def __init__(self, node: "SimulatorNode", needs: ObservationNeeds, timeout: float, retry: float) -> None:
+        self.node, self.needs, self.timeout, self.retry = node, needs, timeout, retry
+        self.episode_id = ""
+        self.step = 0
+        self._answer: np.ndarray | None = None
+        self._stamp = None
+        self._got = threading.Event()
+
+    def start_episode(self) -> None:
+        self.step = 0
+        self.node.episode_start_pub.publish(String(data=self.episode_id))
+
+    def deliver(self, msg: JointState) -> None:
+        """Called by the action subscription; keeps only the answer to the observation in flight."""
+        stamp = self._stamp
+        if stamp is not None and msg.header.stamp.sec == stamp.sec and msg.header.stamp.nanosec == stamp.nanosec:
+            self._answer = np.asarray(msg.position, dtype=float)
+            self._got.set()
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
+        stamp = self.node.get_clock().now().to_msg()
+        self._stamp, self._answer = stamp, None
+        self._got.clear()
+        images = {cam: obs[f"{cam}_image"] for cam in self.needs.cameras if f"{cam}_image" in obs}
+        labels, values = flatten_observation(obs)
+        state = JointState(name=labels + ["episode_step/0"], position=values + [float(self.step)])
+        state.header.stamp = stamp
+        deadline = time.monotonic() + self.timeout
+        while True:
+            # Resend until answered: images travel RELIABLE, but a policy node that (re)started late
+            # may have missed the first copy. A policy node answers a repeated stamp with the same action.
+            for cam, frame in images.items():
+                self.node.obs_image_pubs[cam].publish(image_message(frame, stamp, cam))
+            self.node.obs_state_pub.publish(state)
+            if self._got.wait(min(self.retry, max(0.0, deadline - time.monotonic()))):
+                break
+            if time.monotonic() >= deadline:
+                raise PolicyTimeout(f"no action from a policy node within {self.timeout:.1f} s "
+                                    f"(is {names.node_topic(names.POLICY, names.ACTION)} published?)")
+        self.step += 1
+        return self._answer
+
+
+class SimulatorNode(Node):
+    """Publishes the scene, applies perturbation parameters live, runs episodes on request."""
+
+    def __init__(self) -> None:
+        super().__init__(names.SIMULATOR, namespace=names.NAMESPACE)
+        d = self.declare_parameter
+        d("task", "Lift", ParameterDescriptor(description="robosuite task (read-only)", read_only=True))
+        d("horizon", 0, ParameterDescriptor(description="control steps per episode; 0 = the task's default", read_only=True))
+        d("image_size", 84, ParameterDescriptor(description="square camera image size in pixels", read_only=True))
+        d("seed", 0, ParameterDescriptor(description="seed of the environment's construction", read_only=True))
+        d("cameras", ["agentview"], ParameterDescriptor(description="cameras to publish and feed the policy", read_only=True))
+        d("camera_every", 1, ParameterDescriptor(description="feed the policy a frame every k steps; 0 = first step only"))
+        d("perturbations", Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+            description="active perturbations (catalogue names), applied to the live model at once"))
+        d("episode_seed", 0, ParameterDescriptor(description="initial-state seed of the next episode"))
+        d("episode_id", "", ParameterDescriptor(description="id recorded with the next episode"))
+        d("action_timeout", 5.0, ParameterDescriptor(description="seconds to wait for a policy action before aborting"))
+        d("action_retry", 0.5, ParameterDescriptor(description="seconds between re-sends of an unanswered observation"))
+        d("preview_rate", 2.0, ParameterDescriptor(description="Hz of camera frames published while idle"))
+        p = self.get_parameter
+        config = SimConfig(task=p("task").value, horizon=p("horizon").value, image_size=p("image_size").value)
+        self.sim = Simulation(config, seed=p("seed").value)
+        self.cameras = list(p("cameras").value)
+        for cam in self.cameras:
+            if cam not in self.sim.scene.cameras:
+                raise CatalogueError(unknown_name_message("camera", cam, list(self.sim.scene.cameras)))
+        # One thread owns the simulation: MuJoCo's EGL context is current in the thread that made it,
+        # and episodes, previews and renders must not interleave anyway.
+        self._sim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim")
+        self._start_lock = threading.Lock()  # makes "is an episode running? start one" atomic
+        self._episode_future: Future | None = None
+        self.policy_id = "remote"
+        initial = self.active_names()
+        self.sim.catalogue.resolve(initial)
+        self.sim.set_perturbations(initial)
+        self.sim.reset(p("episode_seed").value)
+
+        self.camera_pubs = {c: self.create_publisher(Image, "~/" + names.CAMERA_IMAGE.format(camera=c), SENSOR)
+                            for c in self.cameras}
+        self.info_pubs = {c: self.create_publisher(CameraInfo, "~/" + names.CAMERA_INFO.format(camera=c), SENSOR)
+                          for c in self.cameras}
+        self.joint_pub = self.create_publisher(JointState, "~/" + names.JOINT_STATES, SENSOR)
+        self.obs_image_pubs = {c: self.create_publisher(Image, "~/" + names.OBSERVATION_IMAGE.format(camera=c), RELIABLE)
+                               for c in self.cameras}
+        self.obs_state_pub = self.create_publisher(JointState, "~/" + names.OBSERVATION_STATE, RELIABLE)
+        self.view_pub = self.create_publisher(Image, "~/" + names.ADVERSARY_VIEW, RELIABLE)
+        self.episode_start_pub = self.create_publisher(String, "~/" + names.EPISODE_START, RELIABLE)
+        self.outcome_pub = self.create_publisher(DiagnosticStatus, "~/" + names.EPISODE_OUTCOME, RELIABLE)
+        self.create_subscription(JointState, names.node_topic(names.POLICY, names.ACTION), self._on_action, RELIABLE)
+        self.create_subscription(String, names.node_topic(names.POLICY, "policy_id"), self._on_policy_id, LATCHED)
+        self.create_service(Trigger, "~/" + names.RUN_EPISODE, self._run_episode)
+        self.create_service(Trigger, "~/" + names.RENDER_VIEW, self._render_view)
+        self.add_on_set_parameters_callback(self._validate)
+        self.add_post_set_parameters_callback(self._apply)
+        self.remote: RemotePolicy | None = None
+        rate = float(p("preview_rate").value)
+        if rate > 0:
+            self.create_timer(1.0 / rate, self.publish_preview)
+        self.get_logger().info(f"simulating {config.task} with {len(self.sim.catalogue)} perturbations available; "
+                               f"cameras {self.cameras}")
+
+    # -- parameters ------------------------------------------------------------------------
+    def active_names(self) -> list[str]:
+        """The `perturbations` parameter; unset means none (an empty string array cannot be a default)."""
+        try:
+            return list(self.get_parameter("perturbations").value or [])
+        except ParameterUninitializedException:
+            return []
+
+    def _validate(self, params: list[Parameter]) -> SetParametersResult:
+        for prm in params:
+            if prm.name == "perturbations":
+                value = list(prm.value or [])
+                unknown = [n for n in value if n not in self.sim.catalogue.names]
+                if unknown:
+                    return SetParametersResult(successful=False, reason=unknown_name_message(
+                        "perturbation", unknown[0], self.sim.catalogue.names))
+                if self.busy:
+                    return SetParametersResult(successful=False,
+                                               reason="an episode is running; perturbations change between episodes")
+            if prm.name in ("action_timeout", "action_retry") and not (isinstance(prm.value, float) and prm.value > 0):
+                return SetParametersResult(successful=False, reason=f"{prm.name} must be a positive number of seconds")
+            if prm.name == "camera_every" and prm.value < 0:
+                return SetParametersResult(successful=False, reason="camera_every must be 0 (first step) or positive")
+        return SetParametersResult(successful=True)
+
+    def _apply(self, params: list[Parameter]) -> None:
+        # While an episode runs the next one applies its own parameters; only an idle scene is re-shown.
+        if any(prm.name in ("perturbations", "episode_seed") for prm in params) and not self.busy:
+            self._sim_thread.submit(self._show, self.active_names(), self.get_parameter("episode_seed").value)
+
+    def _show(self, perturbations: list[str], seed: int) -> None:
+        self.sim.set_perturbations(perturbations)
+        self.sim.reset(seed)
+        self._preview()
+
+    def _on_policy_id(self, msg: String) -> None:
+        self.policy_id = msg.data
+
+    def _on_action(self, msg: JointState) -> None:
+        remote = self.remote
+        if remote is not None:
+            remote.deliver(msg)
+
+    # -- publishing ------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._episode_future is not None and not self._episode_future.done()
+
+    def publish_preview(self) -> None:
+        """Timer: camera frames and joint states of the idle scene, for people watching in rqt/RViz."""
+        if not self.busy:
+            self._sim_thread.submit(self._preview)
+
+    def _preview(self) -> None:
+        stamp = self.get_clock().now().to_msg()
+        for cam in self.cameras:
+            frame = self.sim.render(cam, self.sim.config.image_size)
+            self.camera_pubs[cam].publish(image_message(frame, stamp, cam))
+            self.info_pubs[cam].publish(camera_info_message(self.sim.scene.cameras[cam], stamp, cam))
+        self.joint_pub.publish(self._joint_state(stamp))
+
+    def _joint_state(self, stamp) -> JointState:
+        robot = self.sim.env.robots[0]
+        joints = list(robot.robot_joints)
+        idx = robot._ref_joint_pos_indexes
+        msg = JointState(name=joints, position=self.sim.data.qpos[idx].tolist(),
+                         velocity=self.sim.data.qvel[robot._ref_joint_vel_indexes].tolist())
+        msg.header.stamp = stamp
+        return msg
+
+    # -- services --------------------------------------------------------------------------
+    def _render_view(self, request, response):
+        if self.busy:
+            response.success, response.message = False, "an episode is running"
+            return response
+        perturbations, seed = self.active_names(), self.get_parameter("episode_seed").value
+
+        def render():
+            self.sim.set_perturbations(perturbations)
+            self.sim.reset(seed)
+            return self.sim.render(ADVERSARY_CAMERA, self.sim.config.image_size)
+
+        frame = self._sim_thread.submit(render).result(timeout=30)
+        stamp = self.get_clock().now().to_msg()
+        self.view_pub.publish(image_message(frame, stamp, ADVERSARY_CAMERA))
+        response.success, response.message = True, f"{stamp.sec}.{stamp.nanosec:09d}"
+        return response
+
+    def _run_episode(self, request, response):
+        with self._start_lock:
+            if self.busy:
+                response.success, response.message = False, "an episode is already running"
+                return response
+            p = self.get_parameter
+            episode_id = p("episode_id").value or f"{names.SIMULATOR}-{int(time.time() * 1000)}"
+            needs = ObservationNeeds(cameras=tuple(self.cameras), image_size=self.sim.config.image_size,
+                                     camera_every=int(p("camera_every").value))
+            remote = RemotePolicy(self, needs, float(p("action_timeout").value), float(p("action_retry").value))
+            remote.episode_id = episode_id
+            perturbations = self.active_names()
+            seed = int(p("episode_seed").value)
+            self.remote = remote
+            self._episode_future = self._sim_thread.submit(self._episode, remote, perturbations, seed, episode_id)
+        response.success, response.message = True, episode_id
+        return response
+
+    def _episode(self, remote: RemotePolicy, perturbations: list[str], seed: int, episode_id: str) -> None:
+        record = run_episode(self.sim, remote, perturbations, seed, episode_id=episode_id)
+        record.policy_id = self.policy_id
+        self.outcome_pub.publish(outcome_message(record, self.get_fully_qualified_name()))
+        self.get_logger().info(f"episode {episode_id}: {record.outcome} after {record.steps} steps"
+                               + (f" ({record.reason})" if record.reason and record.outcome != SUCCESS else ""))
+
+    def close(self) -> None:
+        self._sim_thread.submit(self.sim.close).result(timeout=10)
+        self._sim_thread.shutdown(wait=False, cancel_futures=True)
+
+
+def outcome_message(record: EpisodeRecord, hardware_id: str) -> DiagnosticStatus:
+    level = {"success": DiagnosticStatus.OK, "failure": DiagnosticStatus.WARN}.get(record.outcome, DiagnosticStatus.ERROR)
+    msg = DiagnosticStatus(level=level, name=f"episode {record.episode_id}", hardware_id=hardware_id,
+                           message=f"{record.outcome} after {record.steps} steps" + (f": {record.reason}" if record.reason else ""))
+    msg.values = [KeyValue(key=k, value=v) for k, v in record_to_strings(record.to_json()).items()]
+    return msg
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(SimulatorNode, args)
+
+
+if __name__ == "__main__":
+    main()
