@@ -25,6 +25,11 @@ setup(
     entry_points={
         "console_scripts": [
             "robofail = robofail_ros.cli:main",
+            "simulator = robofail_ros.nodes.simulator:main",
+            "policy = robofail_ros.nodes.policy:main",
+            "perturbation = robofail_ros.nodes.perturbation:main",
+            "adversary = robofail_ros.nodes.adversary:main",
+            "analysis = robofail_ros.nodes.analysis:main",
         ],
     },
 )

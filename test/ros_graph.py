@@ -33,7 +33,8 @@ class NodeProcess:
         return self.proc.poll() is None
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text()
 
     def stop(self, timeout: float = 10.0) -> int:

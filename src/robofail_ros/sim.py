@@ -47,7 +47,7 @@ class SimConfig:
     image_size: int = 84
     """Side of the square images the adversary observes (the paper's 84x84)."""
     fast_rendering: bool = True
-    """Switch off reflections, shadows and MSAA and size the offscreen buffer to the camera."""
+    """Switch off reflections, shadows, the skybox and MSAA and size the offscreen buffer to the camera."""
     catalogue: str | None = None
     """Path to a catalogue YAML; None takes the task's default catalogue."""
 

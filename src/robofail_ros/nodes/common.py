@@ -11,6 +11,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor, Si
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 
 from robofail_ros.names import NAMESPACE
 from robofail_ros.sim import CameraModel
@@ -60,6 +61,13 @@ def camera_info_message(camera: CameraModel, stamp, frame_id: str) -> CameraInfo
     return msg
 
 
+def labelled_vector(values) -> Float64MultiArray:
+    """A vector over the catalogue in catalogue order; the analysis node's `labels` topic names the entries."""
+    msg = Float64MultiArray(data=[float(v) for v in values])
+    msg.layout.dim = [MultiArrayDimension(label="perturbation", size=len(msg.data), stride=len(msg.data))]
+    return msg
+
+
 def wait_for(future, timeout: float) -> bool:
     """Block this thread until `future` is done (the executor runs on other threads)."""
     done = threading.Event()
@@ -94,4 +102,4 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, threa
 
 
 __all__ = ["LATCHED", "RELIABLE", "SENSOR", "NAMESPACE", "image_message", "image_array", "camera_info_message",
-           "wait_for", "run_node"]
+           "labelled_vector", "wait_for", "run_node"]

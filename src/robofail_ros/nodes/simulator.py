@@ -108,6 +108,8 @@ class SimulatorNode(Node):
         d("action_retry", 0.5, ParameterDescriptor(description="seconds between re-sends of an unanswered observation"))
         d("preview_rate", 2.0, ParameterDescriptor(description="Hz of camera frames published while idle"))
         p = self.get_parameter
+        if not self.active_names():  # an empty string array cannot be a declared default: set it explicitly
+            self.set_parameters([Parameter("perturbations", Parameter.Type.STRING_ARRAY, [])])
         config = SimConfig(task=p("task").value, horizon=p("horizon").value, image_size=p("image_size").value)
         self.sim = Simulation(config, seed=p("seed").value)
         self.cameras = list(p("cameras").value)

@@ -1,0 +1,194 @@
+"""Failure-analysis node: live P(failure|env), entropy and measured failure rates for RViz, rqt and monitors.
+
+It recomputes the core analysis (`analyse`) from every episode outcome seen on the
+graph plus those already in the audit log (so a restarted node publishes the same
+statistics), and the adversary's latest π. Everything is published latched, so a
+late RViz or rqt still sees the current values. When the adversary reports the
+audit finished, it writes the same report files as the headless CLI.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.node import Node
+from std_msgs.msg import ColorRGBA, Float64, Float64MultiArray, String
+from visualization_msgs.msg import Marker, MarkerArray
+
+from robofail_ros import names
+from robofail_ros.analysis import AuditAnalysis, RateEstimate, analyse
+from robofail_ros.catalogue import load_catalogue
+from robofail_ros.episode import EpisodeRecord
+from robofail_ros.nodes.common import LATCHED, RELIABLE, labelled_vector, run_node
+from robofail_ros.obs_codec import record_from_strings
+from robofail_ros.record import LOG_NAME, load_log
+
+#: Measured failure rate above which a perturbation's diagnostic turns WARN, and ERROR.
+WARN_RATE, ERROR_RATE = 0.2, 0.5
+
+
+def diagnostic_for(estimate: RateEstimate, control: RateEstimate) -> DiagnosticStatus:
+    """One rqt_robot_monitor row: OK / WARN / ERROR by measured rate, with the evidence as key/values."""
+    if estimate.rate is None:
+        level, message = DiagnosticStatus.STALE, "not measured yet"
+    else:
+        level = (DiagnosticStatus.ERROR if estimate.rate >= ERROR_RATE else
+                 DiagnosticStatus.WARN if estimate.rate >= WARN_RATE else DiagnosticStatus.OK)
+        message = (f"{estimate.failures}/{estimate.episodes} failed: {estimate.rate:.0%} "
+                   f"[{estimate.ci_low:.0%}, {estimate.ci_high:.0%}]")
+    values = {"group": estimate.group, "episodes": estimate.episodes, "failures": estimate.failures,
+              "rate": estimate.rate, "ci_low": estimate.ci_low, "ci_high": estimate.ci_high,
+              "p_failure_pi": estimate.p_failure_pi, "rank": estimate.rank,
+              "control_rate": control.rate, "excess_over_control": estimate.excess_over_control}
+    return DiagnosticStatus(level=level, name=f"robofail: {estimate.name}", hardware_id="robofail_ros", message=message,
+                            values=[KeyValue(key=k, value="" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v))
+                                    for k, v in values.items()])
+
+
+def bar_markers(analysis: AuditAnalysis, frame_id: str = "world", spacing: float = 0.12,
+                height: float = 1.0) -> MarkerArray:
+    """A bar chart for RViz: one bar per perturbation (height = measured rate), labels, π as thin bars."""
+    markers = []
+    for i, e in enumerate(analysis.perturbations):
+        x = i * spacing
+        rate = e.rate or 0.0
+        bar = Marker(ns="measured_rate", id=i, type=Marker.CUBE, action=Marker.ADD)
+        bar.header.frame_id = frame_id
+        bar.pose.position.x, bar.pose.position.z = x, max(rate * height, 0.002) / 2
+        bar.pose.orientation.w = 1.0
+        bar.scale.x, bar.scale.y, bar.scale.z = spacing * 0.6, spacing * 0.6, max(rate * height, 0.002)
+        bar.color = ColorRGBA(r=0.8, g=0.2 + 0.6 * (1 - rate), b=0.2, a=0.9 if e.rate is not None else 0.3)
+        label = Marker(ns="labels", id=i, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+        label.header.frame_id = frame_id
+        label.pose.position.x, label.pose.position.z = x, max(rate * height, 0.0) + 0.05
+        label.pose.orientation.w = 1.0
+        label.scale.z = 0.03
+        label.color = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
+        label.text = f"{e.name}\n{'-' if e.rate is None else f'{e.rate:.0%} ({e.failures}/{e.episodes})'}"
+        markers += [bar, label]
+        if e.p_failure_pi is not None:
+            pi = Marker(ns="p_failure_pi", id=i, type=Marker.LINE_LIST, action=Marker.ADD)
+            pi.header.frame_id = frame_id
+            pi.pose.orientation.w = 1.0
+            pi.scale.x = 0.01
+            pi.color = ColorRGBA(r=0.6, g=0.3, b=0.9, a=1.0)
+            pi.points = [Point(x=x + spacing * 0.35, z=0.0), Point(x=x + spacing * 0.35, z=e.p_failure_pi * height)]
+            markers.append(pi)
+    return MarkerArray(markers=markers)
+
+
+class AnalysisNode(Node):
+    def __init__(self) -> None:
+        super().__init__(names.ANALYSIS, namespace=names.NAMESPACE)
+        self.declare_parameter("task", "Lift", ParameterDescriptor(description="task whose catalogue to analyse", read_only=True))
+        self.declare_parameter("out_dir", "audits/ros", ParameterDescriptor(
+            description="audit folder: its log is read at start, the report is written there", read_only=True))
+        self.declare_parameter("searcher", "ppo", ParameterDescriptor(description="searcher name for the report", read_only=True))
+        self.declare_parameter("publish_rate", 2.0, ParameterDescriptor(description="Hz of statistics updates"))
+        self.catalogue = load_catalogue(self.get_parameter("task").value)
+        self.out_dir = Path(self.get_parameter("out_dir").value)
+        self.records: dict[str, EpisodeRecord] = {}
+        self.pi: list[float] | None = None
+        loaded = load_log(self.out_dir / LOG_NAME)
+        for r in loaded.episodes:
+            self.records[r.episode_id] = r
+        snapshots = [s for s in loaded.snapshots if "pi" in s]
+        if snapshots:
+            self.pi = list(snapshots[-1]["pi"])
+        self.analysis: AuditAnalysis | None = None
+        self._dirty = True
+        names_ = self.catalogue.names
+        self.pi_pub = self.create_publisher(Float64MultiArray, "~/" + names.P_FAILURE, LATCHED)
+        self.rate_pub = self.create_publisher(Float64MultiArray, "~/" + names.FAILURE_RATE, LATCHED)
+        self.pi_one = {n: self.create_publisher(Float64, "~/" + names.P_FAILURE_ONE.format(name=n), LATCHED) for n in names_}
+        self.rate_one = {n: self.create_publisher(Float64, "~/" + names.FAILURE_RATE_ONE.format(name=n), LATCHED)
+                         for n in names_}
+        self.entropy_pub = self.create_publisher(Float64, "~/" + names.ENTROPY, LATCHED)
+        self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.marker_pub = self.create_publisher(MarkerArray, "~/" + names.MARKERS, LATCHED)
+        labels = self.create_publisher(String, "~/" + names.LABELS, LATCHED)
+        labels.publish(String(data="\n".join(names_)))
+        self.create_subscription(DiagnosticStatus, names.node_topic(names.SIMULATOR, names.EPISODE_OUTCOME),
+                                 self._on_outcome, RELIABLE)
+        self.create_subscription(Float64MultiArray, names.node_topic(names.ADVERSARY, names.PI), self._on_pi, LATCHED)
+        self.create_subscription(String, names.node_topic(names.ADVERSARY, names.AUDIT_STATE), self._on_state, LATCHED)
+        self.create_timer(1.0 / float(self.get_parameter("publish_rate").value), self.publish)
+        self.get_logger().info(f"analysing {self.catalogue.task}: {len(self.records)} episode(s) from {self.out_dir / LOG_NAME}")
+
+    def _on_outcome(self, msg: DiagnosticStatus) -> None:
+        try:
+            record = EpisodeRecord.from_json(record_from_strings({kv.key: kv.value for kv in msg.values}))
+        except (ValueError, TypeError) as exc:
+            self.get_logger().error(f"malformed episode outcome ignored: {exc}")
+            return
+        if record.episode_id not in self.records:
+            self.records[record.episode_id] = record
+            self._dirty = True
+
+    def _on_pi(self, msg: Float64MultiArray) -> None:
+        if len(msg.data) != len(self.catalogue):
+            self.get_logger().error(f"π with {len(msg.data)} entries ignored; the catalogue has {len(self.catalogue)}")
+            return
+        self.pi = list(msg.data)
+        self._dirty = True
+
+    def _on_state(self, msg: String) -> None:
+        if msg.data == "finished":
+            self._reload_log()
+            self._dirty = True
+            self.publish()
+            self.write_report()
+
+    def _reload_log(self) -> None:
+        """The log is the record of truth at the end: take any episode the topic delivered late or not at all."""
+        loaded = load_log(self.out_dir / LOG_NAME)
+        for r in loaded.episodes:
+            if r.episode_id not in self.records:
+                self.records[r.episode_id] = r
+                self._dirty = True
+
+    def publish(self) -> None:
+        """Timer: recompute if something changed; /diagnostics goes out every tick, as monitors expect."""
+        if self._dirty:
+            self._dirty = False
+            self.analysis = analyse(self.records.values(), self.catalogue, _policy_id(self.records),
+                                    self.get_parameter("searcher").value, pi=self.pi)
+            self._publish_statistics(self.analysis)
+        if self.analysis is not None:
+            diag = DiagnosticArray(status=[diagnostic_for(e, self.analysis.control) for e in self.analysis.perturbations])
+            diag.header.stamp = self.get_clock().now().to_msg()
+            self.diag_pub.publish(diag)
+
+    def _publish_statistics(self, a: AuditAnalysis) -> None:
+        if a.pi is not None:
+            self.pi_pub.publish(labelled_vector(a.pi))
+            for e in a.perturbations:
+                self.pi_one[e.name].publish(Float64(data=float(e.p_failure_pi)))
+            self.entropy_pub.publish(Float64(data=float(a.entropy_pi)))
+        self.rate_pub.publish(labelled_vector([e.rate if e.rate is not None else float("nan") for e in a.perturbations]))
+        for e in a.perturbations:
+            if e.rate is not None:
+                self.rate_one[e.name].publish(Float64(data=float(e.rate)))
+        self.marker_pub.publish(bar_markers(a))
+
+    def write_report(self) -> None:
+        from robofail_ros.report import write_report
+
+        if self.analysis is None:
+            return
+        files = write_report([self.analysis], self.out_dir)
+        self.get_logger().info(f"report written: {', '.join(f.name for f in files)}")
+
+
+def _policy_id(records: dict[str, EpisodeRecord]) -> str:
+    return next((r.policy_id for r in records.values() if r.policy_id), "policy")
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(AnalysisNode, args)
+
+
+if __name__ == "__main__":
+    main()

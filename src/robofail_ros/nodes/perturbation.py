@@ -1,0 +1,116 @@
+"""Perturbation service node: one std_srvs/Trigger per catalogue entry, callable by hand or from rqt.
+
+  ros2 service call /robofail/perturbation/apply/table_red std_srvs/srv/Trigger
+  ros2 service call /robofail/perturbation/clear std_srvs/srv/Trigger
+  ros2 service call /robofail/perturbation/list std_srvs/srv/Trigger
+
+The simulator's `perturbations` parameter is the single source of truth; this node
+reads it, adds or clears, and sets it back. Only catalogue names exist as services,
+and nothing from a request is evaluated or used as a path.
+"""
+from __future__ import annotations
+
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.parameter_client import AsyncParameterClient
+from std_msgs.msg import String
+from std_srvs.srv import Trigger
+
+from robofail_ros import names
+from robofail_ros.catalogue import load_catalogue
+from robofail_ros.nodes.common import LATCHED, run_node
+
+
+class PerturbationNode(Node):
+    def __init__(self) -> None:
+        super().__init__(names.PERTURBATION, namespace=names.NAMESPACE)
+        self.declare_parameter("task", "Lift", ParameterDescriptor(description="task whose catalogue to serve", read_only=True))
+        self.declare_parameter("catalogue", "", ParameterDescriptor(
+            description="catalogue YAML path; empty takes the task's", read_only=True))
+        self.declare_parameter("simulator", names.node_topic(names.SIMULATOR, "").rstrip("/"),
+                               ParameterDescriptor(description="simulator node whose parameter to set", read_only=True))
+        self.declare_parameter("timeout", 5.0, ParameterDescriptor(description="seconds to wait for the simulator"))
+        path = self.get_parameter("catalogue").value
+        self.catalogue = load_catalogue(path or self.get_parameter("task").value)
+        self.simulator = self.get_parameter("simulator").value
+        # Service callbacks await the parameter client; its responses need their own (reentrant) group,
+        # or the suspended callback would hold the node's default group and never be answered.
+        self.params = AsyncParameterClient(self, self.simulator, callback_group=ReentrantCallbackGroup())
+        self.active_pub = self.create_publisher(String, "~/" + names.ACTIVE, LATCHED)
+        for p in self.catalogue.perturbations:
+            self.create_service(Trigger, "~/" + names.APPLY.format(name=p.name), self._apply_callback(p.name))
+        self.create_service(Trigger, "~/" + names.CLEAR, self._clear)
+        self.create_service(Trigger, "~/" + names.LIST, self._list)
+        self.get_logger().info(f"serving {len(self.catalogue)} perturbations of {self.catalogue.task} "
+                               f"for {self.simulator}")
+
+    async def _current(self) -> list[str]:
+        response = await self.params.get_parameters(["perturbations"])
+        if not response.values:
+            return []
+        value = response.values[0]
+        return list(value.string_array_value) if value.type == ParameterType.PARAMETER_STRING_ARRAY else []
+
+    async def _set(self, active: list[str], response):
+        result = await self.params.set_parameters([Parameter("perturbations", Parameter.Type.STRING_ARRAY, active)])
+        outcome = result.results[0]
+        response.success = bool(outcome.successful)
+        if outcome.successful:
+            self.active_pub.publish(String(data="\n".join(active)))
+        return outcome.reason
+
+    def _unavailable(self, response):
+        if self.params.services_are_ready():
+            return None
+        response.success = False
+        response.message = f"simulator {self.simulator} is not available (is the simulator node running?)"
+        return response
+
+    def _apply_callback(self, name: str):
+        async def callback(request, response):  # rclpy awaits only callbacks that are coroutine functions
+            return await self._apply(name, response)
+        return callback
+
+    async def _apply(self, name: str, response):
+        if self._unavailable(response):
+            return response
+        try:
+            active = await self._current()
+            if name in active:
+                response.success, response.message = True, f"{name} already active: {', '.join(active)}"
+                return response
+            reason = await self._set(active + [name], response)
+        except Exception as exc:  # a simulator that vanished mid-call must not take this node down
+            response.success, response.message = False, f"setting {self.simulator} failed: {exc}"
+            return response
+        response.message = f"active: {', '.join(active + [name])}" if response.success else reason
+        return response
+
+    async def _clear(self, request, response):
+        if self._unavailable(response):
+            return response
+        try:
+            reason = await self._set([], response)
+        except Exception as exc:
+            response.success, response.message = False, f"setting {self.simulator} failed: {exc}"
+            return response
+        response.message = "no perturbation active" if response.success else reason
+        return response
+
+    def _list(self, request, response):
+        width = max(len(n) for n in self.catalogue.names)
+        lines = [f"{p.name:<{width}}  [{p.group}]  {p.description}" for p in self.catalogue.perturbations]
+        response.success = True
+        response.message = f"{len(lines)} perturbations of {self.catalogue.task} " \
+                           f"(call {names.node_topic(names.PERTURBATION, names.APPLY, name='<name>')}):\n" + "\n".join(lines)
+        return response
+
+
+def main(args: list[str] | None = None) -> None:
+    run_node(PerturbationNode, args)
+
+
+if __name__ == "__main__":
+    main()
