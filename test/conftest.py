@@ -9,6 +9,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # test helpers (ros_graph)
 
 
 @pytest.fixture(scope="session")

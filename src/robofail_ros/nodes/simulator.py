@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
@@ -120,7 +120,7 @@ class SimulatorNode(Node):
         # and episodes, previews and renders must not interleave anyway.
         self._sim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim")
         self._start_lock = threading.Lock()  # makes "is an episode running? start one" atomic
-        self._episode_future: Future | None = None
+        self._running = False  # cleared before the outcome goes out, so the next request is never refused
         self.policy_id = "remote"
         initial = self.active_names()
         self.sim.catalogue.resolve(initial)
@@ -197,7 +197,7 @@ class SimulatorNode(Node):
     # -- publishing ------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self._episode_future is not None and not self._episode_future.done()
+        return self._running
 
     def publish_preview(self) -> None:
         """Timer: camera frames and joint states of the idle scene, for people watching in rqt/RViz."""
@@ -253,12 +253,16 @@ class SimulatorNode(Node):
             perturbations = self.active_names()
             seed = int(p("episode_seed").value)
             self.remote = remote
-            self._episode_future = self._sim_thread.submit(self._episode, remote, perturbations, seed, episode_id)
+            self._running = True
+            self._sim_thread.submit(self._episode, remote, perturbations, seed, episode_id)
         response.success, response.message = True, episode_id
         return response
 
     def _episode(self, remote: RemotePolicy, perturbations: list[str], seed: int, episode_id: str) -> None:
-        record = run_episode(self.sim, remote, perturbations, seed, episode_id=episode_id)
+        try:
+            record = run_episode(self.sim, remote, perturbations, seed, episode_id=episode_id)
+        finally:
+            self.remote, self._running = None, False
         record.policy_id = self.policy_id
         self.outcome_pub.publish(outcome_message(record, self.get_fully_qualified_name()))
         self.get_logger().info(f"episode {episode_id}: {record.outcome} after {record.steps} steps"
