@@ -120,6 +120,7 @@ class SimulatorNode(Node):
         # and episodes, previews and renders must not interleave anyway.
         self._sim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim")
         self._start_lock = threading.Lock()  # makes "is an episode running? start one" atomic
+        self._preview_pending = False
         self._running = False  # cleared before the outcome goes out, so the next request is never refused
         self.policy_id = "remote"
         initial = self.active_names()
@@ -201,10 +202,12 @@ class SimulatorNode(Node):
 
     def publish_preview(self) -> None:
         """Timer: camera frames and joint states of the idle scene, for people watching in rqt/RViz."""
-        if not self.busy:
+        if not self.busy and not self._preview_pending:  # never queue frames faster than they render
+            self._preview_pending = True
             self._sim_thread.submit(self._preview)
 
     def _preview(self) -> None:
+        self._preview_pending = False
         stamp = self.get_clock().now().to_msg()
         for cam in self.cameras:
             frame = self.sim.render(cam, self.sim.config.image_size)
