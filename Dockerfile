@@ -28,4 +28,4 @@ RUN . /opt/ros/${ROS_DISTRO}/setup.sh && colcon build --packages-select robofail
 # Source the workspace in every shell and for the default command.
 RUN echo ". /opt/ros/${ROS_DISTRO}/setup.sh && . /ws/install/setup.sh" > /ros_env.sh
 ENTRYPOINT ["/bin/bash", "-c", ". /ros_env.sh && exec \"$@\"", "--"]
-CMD ["ros2", "run", "robofail_ros", "robofail", "audit", "--out", "/ws/audits/default"]
+CMD ["ros2", "launch", "robofail_ros", "audit.launch.py", "out_dir:=/ws/audits/ros"]
