@@ -54,11 +54,11 @@ def through_graph(episodes: int, domain: int, logs: Path, latency_seconds: float
     from robofail_ros import names
     from robofail_ros.nodes.common import RELIABLE, SENSOR
     from robofail_ros.obs_codec import record_from_strings
-    from ros_graph import NodeProcess, TestClient, wait_until
+    from ros_graph import NodeProcess, GraphClient, wait_until
 
     sim = NodeProcess("simulator", {"camera_every": 0, "preview_rate": 20.0}, domain, logs)
     pol = NodeProcess("policy", {}, domain, logs)
-    client = TestClient(domain, name="bench_client")
+    client = GraphClient(domain, name="bench_client")
     try:
         arrivals: list[tuple[float, float]] = []
 

@@ -6,47 +6,73 @@
 
 Defaults come from config/audit.yaml (or params_file:=…); a launch argument left empty keeps the file's value.
 """
+from pathlib import Path
+
+import yaml
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "robofail_ros"
 NAMESPACE = "robofail"
 
-#: Launch arguments: name -> (which nodes take it as a parameter, description).
+#: Launch arguments: name -> (which nodes take it as a parameter, parameter type, description).
 ARGUMENTS = {
-    "task": (("simulator", "policy", "perturbation", "adversary", "analysis"), "robosuite task (Lift, Stack)"),
-    "policy": (("policy", "adversary"), "policy under test: vision, expert, or package.module:ClassName"),
-    "searcher": (("adversary", "analysis"), "ppo (the paper's), bandit or uniform"),
-    "episodes": (("adversary",), "searcher episode budget"),
-    "seed": (("adversary",), "audit seed"),
-    "out_dir": (("adversary", "analysis"), "audit folder (episodes.jsonl, report files)"),
+    "task": (("simulator", "policy", "perturbation", "adversary", "analysis"), str, "robosuite task (Lift, Stack)"),
+    "policy": (("policy", "adversary"), str, "policy under test: vision, expert, or package.module:ClassName"),
+    "searcher": (("adversary", "analysis"), str, "ppo (the paper's), bandit or uniform"),
+    "episodes": (("adversary",), int, "searcher episode budget"),
+    "seed": (("adversary",), int, "audit seed"),
+    "out_dir": (("adversary", "analysis"), str, "audit folder (episodes.jsonl, report files)"),
 }
 
 
-def _typed(value: str):
-    """Launch arguments are strings; parameters keep their declared types."""
-    for cast in (int, float):
-        try:
-            return cast(value)
-        except ValueError:
-            pass
+def _typed(name: str, value: str, kind: type):
+    """Launch arguments are strings; give each its parameter's declared type.
+
+    A string parameter must stay a string even when it looks like a number (`out_dir:=20251126`):
+    launch_ros would otherwise read it as YAML and the node would die on an INTEGER out_dir.
+    """
+    if kind is str:
+        return ParameterValue(value, value_type=str)
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"launch argument {name}:={value!r} is not a whole number") from None
+
+
+def _file_parameter(params_file: str, node: str, name: str):
+    """The value `params_file` gives parameter `name` of `node` (None if it gives none); later blocks win, as in rcl."""
+    try:
+        data = yaml.safe_load(Path(params_file).read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None  # the node reports an unreadable file itself
+    if not isinstance(data, dict):
+        return None
+    keys = {"/**", f"/**/{node}", node, f"{NAMESPACE}/{node}", f"/{NAMESPACE}/{node}"}
+    value = None
+    for key, block in data.items():
+        params = block.get("ros__parameters") if isinstance(block, dict) else None
+        if key in keys and isinstance(params, dict) and name in params:
+            value = params[name]
     return value
 
 
 def _nodes(context, *args, **kwargs):
     params_file = LaunchConfiguration("params_file").perform(context)
     overrides = {n: {} for n in ("simulator", "policy", "perturbation", "adversary", "analysis")}
-    for arg, (targets, _) in ARGUMENTS.items():
+    for arg, (targets, kind, _) in ARGUMENTS.items():
         value = LaunchConfiguration(arg).perform(context)
         if value != "":
             for node in targets:
-                overrides[node][arg] = _typed(value)
-    policy = LaunchConfiguration("policy").perform(context)
-    # The vision policy reads one frame per episode; any other policy gets a frame every step.
-    if policy not in ("", "vision"):
+                overrides[node][arg] = _typed(arg, value, kind)
+    # The vision policy reads one frame per episode; any other policy gets a frame every step, whether it
+    # is named on the command line or only in the params file.
+    policy = LaunchConfiguration("policy").perform(context) or _file_parameter(params_file, "policy", "policy")
+    if policy not in (None, "", "vision"):
         overrides["simulator"]["camera_every"] = 1
 
     def node(name: str, **extra) -> Node:
@@ -69,7 +95,7 @@ def _nodes(context, *args, **kwargs):
 def generate_launch_description() -> LaunchDescription:
     default_params = [FindPackageShare(PACKAGE), "/config/audit.yaml"]
     declared = [DeclareLaunchArgument(name, default_value="", description=f"{text} (empty: params file)")
-                for name, (_, text) in ARGUMENTS.items()]
+                for name, (_, _, text) in ARGUMENTS.items()]
     declared += [
         DeclareLaunchArgument("params_file", default_value=default_params, description="node parameters YAML"),
         DeclareLaunchArgument("use_rviz", default_value="false", description="start RViz with config/robofail.rviz"),

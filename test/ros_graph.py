@@ -61,7 +61,7 @@ def _param(v) -> str:
     return str(v)
 
 
-class TestClient:
+class GraphClient:
     """An rclpy node spun in a background thread, for subscribing and calling services from tests."""
 
     def __init__(self, domain_id: int, name: str = "test_client"):

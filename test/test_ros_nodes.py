@@ -22,7 +22,7 @@ from robofail_ros.episode import run_episode  # noqa: E402
 from robofail_ros.nodes.common import LATCHED, RELIABLE, SENSOR, image_array  # noqa: E402
 from robofail_ros.obs_codec import record_from_strings  # noqa: E402
 from robofail_ros.policies import VisionScriptedPolicy  # noqa: E402
-from ros_graph import NodeProcess, TestClient, wait_until  # noqa: E402
+from ros_graph import NodeProcess, GraphClient, wait_until  # noqa: E402
 
 SIM = names.node_topic(names.SIMULATOR, "").rstrip("/")
 CAMERA = names.node_topic(names.SIMULATOR, names.CAMERA_IMAGE, camera="agentview")
@@ -40,7 +40,7 @@ def graph(tmp_path_factory):
     logs = tmp_path_factory.mktemp("logs")
     nodes = {n: NodeProcess(n, params, d, logs) for n, params in (
         ("simulator", {"camera_every": 0, "action_timeout": 3.0}), ("policy", {}), ("perturbation", {}))}
-    client = TestClient(d)
+    client = GraphClient(d)
     images = client.collect(Image, CAMERA, SENSOR)
     outcomes = client.collect(DiagnosticStatus, names.node_topic(names.SIMULATOR, names.EPISODE_OUTCOME), RELIABLE)
     assert wait_until(lambda: images, 90), "no camera image from the simulator:\n" + nodes["simulator"].output()
@@ -125,7 +125,7 @@ def test_a_missing_policy_node_aborts_the_episode_instead_of_failing_it(graph):
 def test_perturbation_services_report_a_missing_simulator(tmp_path):
     d = domain()
     node = NodeProcess("perturbation", {}, d, tmp_path)
-    client = TestClient(d, name="lonely_client")
+    client = GraphClient(d, name="lonely_client")
     try:
         response = client.call(Trigger, names.node_topic(names.PERTURBATION, names.APPLY, name="table_red"), timeout=60)
         assert not response.success and "is not available" in response.message
@@ -143,7 +143,7 @@ def test_a_small_audit_through_the_graph_publishes_live_statistics_and_writes_it
              NodeProcess("analysis", {"out_dir": str(out)}, d, tmp_path),
              NodeProcess("adversary", {"out_dir": str(out), "searcher": "ppo", "episodes": 8, "control_episodes": 2,
                                        "n_steps": 4}, d, tmp_path)]
-    client = TestClient(d, name="audit_watcher")
+    client = GraphClient(d, name="audit_watcher")
     try:
         state = client.collect(String, names.node_topic(names.ADVERSARY, names.AUDIT_STATE), LATCHED)
         diagnostics = client.collect(DiagnosticArray, names.DIAGNOSTICS, 10)
