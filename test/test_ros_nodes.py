@@ -22,7 +22,7 @@ from robofail_ros.episode import run_episode  # noqa: E402
 from robofail_ros.nodes.common import LATCHED, RELIABLE, SENSOR, image_array  # noqa: E402
 from robofail_ros.obs_codec import record_from_strings  # noqa: E402
 from robofail_ros.policies import VisionScriptedPolicy  # noqa: E402
-from ros_graph import NodeProcess, GraphClient, wait_until  # noqa: E402
+from ros_graph import GraphClient, NodeProcess, wait_until  # noqa: E402
 
 SIM = names.node_topic(names.SIMULATOR, "").rstrip("/")
 CAMERA = names.node_topic(names.SIMULATOR, names.CAMERA_IMAGE, camera="agentview")
@@ -170,4 +170,36 @@ def test_a_small_audit_through_the_graph_publishes_live_statistics_and_writes_it
     finally:
         client.close()
         for n in nodes:
+            n.stop()
+
+
+def test_a_simulator_that_dies_mid_audit_is_waited_for_and_no_episode_is_lost_or_counted_twice(tmp_path):
+    d = domain()
+    out = tmp_path / "audit"
+    sim_params = {"camera_every": 0}
+    sim = NodeProcess("simulator", sim_params, d, tmp_path)
+    others = [NodeProcess("policy", {}, d, tmp_path), NodeProcess("perturbation", {}, d, tmp_path),
+              NodeProcess("adversary", {"out_dir": str(out), "searcher": "uniform", "episodes": 30, "control_episodes": 2,
+                                        "retry_initial": 1.0}, d, tmp_path)]
+    client = GraphClient(d, name="crash_watcher")
+    from robofail_ros.record import load_log
+
+    log = out / "episodes.jsonl"
+    try:
+        state = client.collect(String, names.node_topic(names.ADVERSARY, names.AUDIT_STATE), LATCHED)
+        diagnostics = client.collect(DiagnosticArray, names.DIAGNOSTICS, 10)
+        assert wait_until(lambda: log.exists() and len(load_log(log).episodes) >= 8, 240), others[-1].output()
+        sim.stop()  # the simulator dies mid-audit …
+        time.sleep(3)
+        sim = NodeProcess("simulator", sim_params, d, tmp_path)  # … and is brought back
+        assert wait_until(lambda: state and state[-1].data in ("finished",) or (state and "error" in state[-1].data), 300)
+        assert state[-1].data == "finished", others[-1].output()[-3000:]
+        ids = [r.episode_id for r in load_log(log).episodes]
+        assert len(ids) == len(set(ids)) == 32
+        assert any(s.name == "robofail: adversary" and s.level == DiagnosticStatus.WARN
+                   for a in diagnostics for s in a.status), "the adversary never said it was waiting"
+        assert "retry 1/" in others[-1].output()
+    finally:
+        client.close()
+        for n in [sim, *others]:
             n.stop()

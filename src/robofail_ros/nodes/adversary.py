@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -71,16 +71,48 @@ class GraphAdversaryEnv(AdversaryEnvBase):
         if not wait_for(future, 30.0):
             raise GraphError("the simulator did not accept episode parameters within 30 s")
 
+    def _retrying(self, what: str, attempt_once):
+        """Run `attempt_once`, retrying with a bounded exponential back-off while the graph is broken.
+
+        A simulator that dies and is restarted costs the episode in flight (it was never recorded,
+        so it is simply run again under the same id) and nothing else.
+        """
+        delay, tries = self.node.retry_initial, self.node.max_retries
+        for attempt in range(1, tries + 1):
+            try:
+                result = attempt_once()
+            except GraphError as exc:
+                if attempt == tries:
+                    self.node.report_trouble(f"gave up on {what} after {tries} tries: {exc}", fatal=True)
+                    raise
+                self.node.report_trouble(f"{what}: {exc}; retry {attempt}/{tries - 1} in {delay:.0f} s")
+                time.sleep(delay)
+                delay = min(2 * delay, self.node.retry_max)
+            else:
+                if attempt > 1:
+                    self.node.report_recovered(f"{what} succeeded after {attempt} tries")
+                return result
+
     def execute(self, job: EpisodeJob) -> EpisodeRecord:
+        return self._retrying(f"episode {job.episode_id}", lambda: self._execute_once(job))
+
+    def _execute_once(self, job: EpisodeJob) -> EpisodeRecord:
         self._set_scene(job.perturbations, job.seed, job.episode_id)
         waiter = self.node.expect_outcome(job.episode_id)
         self._trigger(names.node_topic(names.SIMULATOR, names.RUN_EPISODE))
-        outcome = waiter.wait(self.node.episode_timeout)
-        if outcome is None:
-            raise GraphError(f"no outcome for episode {job.episode_id} within {self.node.episode_timeout:.0f} s")
+        deadline = time.monotonic() + self.node.episode_timeout
+        run_service = self.node.trigger_client(names.node_topic(names.SIMULATOR, names.RUN_EPISODE))
+        while (outcome := waiter.wait(0.5)) is None:
+            if not run_service.service_is_ready():
+                raise GraphError(f"the simulator went away during episode {job.episode_id}")
+            if time.monotonic() > deadline:
+                raise GraphError(f"no outcome for episode {job.episode_id} within {self.node.episode_timeout:.0f} s")
         return outcome
 
     def observe(self, stack) -> np.ndarray:
+        return self._retrying("observing the scene", lambda: self._observe_once(stack))
+
+    def _observe_once(self, stack) -> np.ndarray:
         self._set_scene(list(stack), self.observation_seed)
         stamp = self._trigger(names.node_topic(names.SIMULATOR, names.RENDER_VIEW))
         frame = self.node.wait_view(stamp, 30.0)
@@ -119,6 +151,9 @@ class AdversaryNode(Node):
         d("overwrite", False, ro("discard an existing audit in out_dir"))
         d("autostart", True, ro("start the audit at once; else call ~/start"))
         d("episode_timeout", 300.0, ParameterDescriptor(description="seconds to wait for one episode's outcome"))
+        d("max_retries", 8, ParameterDescriptor(description="tries per episode while the simulator is unreachable"))
+        d("retry_initial", 1.0, ParameterDescriptor(description="first back-off in seconds (doubles per retry)"))
+        d("retry_max", 30.0, ParameterDescriptor(description="longest back-off in seconds"))
         p = lambda n: self.get_parameter(n).value  # noqa: E731
         self.config = AuditConfig(
             sim=SimConfig(task=p("task"), horizon=p("horizon"), image_size=p("image_size")),
@@ -127,6 +162,8 @@ class AdversaryNode(Node):
             ppo=PPOConfig(n_steps=p("n_steps")))
         self.out_dir = Path(p("out_dir"))
         self.episode_timeout = float(p("episode_timeout"))
+        self.max_retries = max(1, int(p("max_retries")))
+        self.retry_initial, self.retry_max = float(p("retry_initial")), float(p("retry_max"))
         self.catalogue = load_catalogue(self.config.sim.task)
         self.sim_params = AsyncParameterClient(self, names.node_topic(names.SIMULATOR, "").rstrip("/"))
         # Clients are made here, on the executor's thread, not lazily from the audit thread.
@@ -143,6 +180,7 @@ class AdversaryNode(Node):
         self.fail_pub = self.create_publisher(Int64, "~/" + names.FAILURES, LATCHED)
         self.pi_pub = self.create_publisher(Float64MultiArray, "~/" + names.PI, LATCHED)
         self.state_pub = self.create_publisher(String, "~/" + names.AUDIT_STATE, LATCHED)
+        self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.create_subscription(DiagnosticStatus, names.node_topic(names.SIMULATOR, names.EPISODE_OUTCOME),
                                  self._on_outcome, RELIABLE)
         self.create_subscription(Image, names.node_topic(names.SIMULATOR, names.ADVERSARY_VIEW), self._on_view, RELIABLE)
@@ -182,6 +220,24 @@ class AdversaryNode(Node):
         with self._view_event:
             self._view_event.wait_for(lambda: stamp in self._views, timeout)
             return self._views.get(stamp)
+
+    def report_trouble(self, message: str, fatal: bool = False) -> None:
+        """Say on the log and on /diagnostics (rqt_robot_monitor) that the graph is broken."""
+        if fatal:
+            self.get_logger().error(message)
+        else:
+            self.get_logger().warning(message)
+        self._diagnose(DiagnosticStatus.ERROR if fatal else DiagnosticStatus.WARN, message)
+
+    def report_recovered(self, message: str) -> None:
+        self.get_logger().info(message)
+        self._diagnose(DiagnosticStatus.OK, message)
+
+    def _diagnose(self, level, message: str) -> None:
+        status = DiagnosticStatus(level=level, name="robofail: adversary", hardware_id="robofail_ros", message=message)
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(array)
 
     # -- the audit ------------------------------------------------------------------------------
     def _publish_state(self, state: str) -> None:
