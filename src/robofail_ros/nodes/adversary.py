@@ -261,7 +261,10 @@ class AdversaryNode(Node):
         return True
 
     def _make_env(self, config: AuditConfig, completed: list[EpisodeRecord], run_tag: str):
-        return DummyVecEnv([lambda: GraphAdversaryEnv(self, config, self.catalogue.names, completed, run_tag)])
+        # As with local workers: only PPO steps re-use logged episodes (the others skip finished jobs by id).
+        reusable = [r for r in completed if r.searcher == "ppo" and r.worker == "w0"]
+        self._failures = sum(r.outcome == FAILURE for r in completed)
+        return DummyVecEnv([lambda: GraphAdversaryEnv(self, config, self.catalogue.names, reusable, run_tag)])
 
     def _on_record(self, record: EpisodeRecord, done: int, total: int) -> None:
         self._failures += record.outcome == FAILURE
