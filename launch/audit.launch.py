@@ -18,6 +18,7 @@ from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = "robofail_ros"
 NAMESPACE = "robofail"
+NODES = ("simulator", "policy", "perturbation", "adversary", "analysis")
 
 #: Launch arguments: name -> (which nodes take it as a parameter, parameter type, description).
 ARGUMENTS = {
@@ -61,9 +62,9 @@ def _file_parameter(params_file: str, node: str, name: str):
     return value
 
 
-def _nodes(context, *args, **kwargs):
-    params_file = LaunchConfiguration("params_file").perform(context)
-    overrides = {n: {} for n in ("simulator", "policy", "perturbation", "adversary", "analysis")}
+def _overrides(context, params_file: str) -> dict[str, dict]:
+    """Per node, the parameters given on top of `params_file`: non-empty launch arguments and camera_every."""
+    overrides = {n: {} for n in NODES}
     for arg, (targets, kind, _) in ARGUMENTS.items():
         value = LaunchConfiguration(arg).perform(context)
         if value != "":
@@ -74,6 +75,12 @@ def _nodes(context, *args, **kwargs):
     policy = LaunchConfiguration("policy").perform(context) or _file_parameter(params_file, "policy", "policy")
     if policy not in (None, "", "vision"):
         overrides["simulator"]["camera_every"] = 1
+    return overrides
+
+
+def _nodes(context, *args, **kwargs):
+    params_file = LaunchConfiguration("params_file").perform(context)
+    overrides = _overrides(context, params_file)
 
     def node(name: str, **extra) -> Node:
         return Node(package=PACKAGE, executable=name, name=name, namespace=NAMESPACE, output="screen",

@@ -275,10 +275,24 @@ class AdversaryNode(Node):
         if "pi" in data:
             self.pi_pub.publish(labelled_vector(data["pi"]))
 
+    def _wait_for_graph(self) -> None:
+        """Wait (and say so) until the simulator and the perturbation services are discoverable."""
+        needed = list(self._trigger_clients.values())
+        delay = self.retry_initial
+        while not (self.sim_params.services_are_ready() and all(c.service_is_ready() for c in needed)):
+            missing = [c.srv_name for c in needed if not c.service_is_ready()]
+            if not self.sim_params.services_are_ready():
+                missing.insert(0, names.node_topic(names.SIMULATOR, "").rstrip("/") + " parameters")
+            self.report_trouble(f"waiting for {', '.join(missing[:3])}{' …' if len(missing) > 3 else ''}")
+            time.sleep(delay)
+            delay = min(2 * delay, self.retry_max)
+        self.report_recovered("simulator and perturbation services available")
+
     def _run(self) -> None:
         self._publish_state("running")
         started = time.time()
         try:
+            self._wait_for_graph()
             result = run_audit(self.config, self.out_dir, overwrite=self.get_parameter("overwrite").value,
                                on_record=self._on_record, film=False, make_env=self._make_env,
                                on_snapshot=self._on_snapshot, write_files=False)

@@ -31,7 +31,6 @@ class PerturbationNode(Node):
             description="catalogue YAML path; empty takes the task's", read_only=True))
         self.declare_parameter("simulator", names.node_topic(names.SIMULATOR, "").rstrip("/"),
                                ParameterDescriptor(description="simulator node whose parameter to set", read_only=True))
-        self.declare_parameter("timeout", 5.0, ParameterDescriptor(description="seconds to wait for the simulator"))
         path = self.get_parameter("catalogue").value
         self.catalogue = load_catalogue(path or self.get_parameter("task").value)
         self.simulator = self.get_parameter("simulator").value
