@@ -13,15 +13,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def ros_env(domain_id: int) -> dict[str, str]:
-    return dict(os.environ, PYTHONPATH=str(ROOT / "src"), ROS_DOMAIN_ID=str(domain_id),
+    return dict(os.environ, PYTHONPATH=f"{ROOT / 'src'}{os.pathsep}{ROOT / 'test'}", ROS_DOMAIN_ID=str(domain_id),
                 ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", PYTHONUNBUFFERED="1", MUJOCO_GL="egl")
 
 
 class NodeProcess:
     """A node started as `python -m robofail_ros.nodes.<module>`; stop() escalates SIGINT → SIGTERM → SIGKILL."""
 
-    def __init__(self, module: str, params: dict | None = None, domain_id: int = 0, log_dir: Path | None = None):
+    def __init__(self, module: str, params: dict | None = None, domain_id: int = 0, log_dir: Path | None = None,
+                 params_file: Path | None = None):
         args = [sys.executable, "-m", f"robofail_ros.nodes.{module}", "--ros-args"]
+        if params_file is not None:
+            args += ["--params-file", str(params_file)]
         for k, v in (params or {}).items():
             args += ["-p", f"{k}:={_param(v)}"]
         self.log_path = (log_dir or Path("/tmp")) / f"{module}-{os.getpid()}-{time.time_ns()}.log"

@@ -122,8 +122,12 @@ def load_catalogue(task_or_path: str | Path) -> Catalogue:
         text = path.read_text()
     except OSError as exc:
         raise CatalogueError(f"cannot read catalogue {path}: {exc.strerror}") from None
+    except ValueError as exc:  # not UTF-8 (UnicodeDecodeError), or a NUL character in the path
+        raise CatalogueError(f"cannot read catalogue {str(path)!r}: {exc}") from None
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise CatalogueError(f"{path}: not valid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         raise CatalogueError(f"{path}: not valid YAML: {exc}") from None
     return parse_catalogue(data, source=str(path))
@@ -135,7 +139,7 @@ def parse_catalogue(data: Any, source: str = "<memory>") -> Catalogue:
         raise CatalogueError(f"{source}: top level must be a mapping with 'task' and 'perturbations'")
     unknown = set(data) - {"task", "perturbations", "description"}
     if unknown:
-        raise CatalogueError(f"{source}: unknown top-level key(s) {sorted(unknown)}; accepted: task, perturbations, description")
+        raise CatalogueError(f"{source}: unknown top-level key(s) {sorted(unknown, key=str)}; accepted: task, perturbations, description")
     task = data.get("task")
     if not isinstance(task, str) or not task:
         raise CatalogueError(f"{source}: 'task' must be a robosuite task name such as Lift, got {task!r}")
@@ -161,20 +165,21 @@ def _parse_entry(entry: Any, where: str) -> Perturbation:
     if not isinstance(entry, dict):
         raise CatalogueError(f"{where}: must be a mapping, got {type(entry).__name__}")
     name = entry.get("name")
-    if not isinstance(name, str) or not name.replace("_", "").isalnum() or not name[:1].isalpha():
+    if (not isinstance(name, str) or not name.isascii() or not name.replace("_", "").isalnum()
+            or not name[:1].isalpha()):
         raise CatalogueError(
             f"{where}: 'name' must be letters, digits and underscores starting with a letter "
             f"(it becomes a ROS service name), got {name!r}"
         )
     where = f"{where} ({name})"
     kind = entry.get("kind")
-    if kind not in KIND_FIELDS:
+    if not isinstance(kind, str) or kind not in KIND_FIELDS:
         raise CatalogueError(f"{where}: " + unknown_name_message("kind", kind, list(KIND_FIELDS)))
     param_keys = set(KIND_FIELDS[kind])
     extra = set(entry) - _ENTRY_KEYS - param_keys
     if extra:
         raise CatalogueError(
-            f"{where}: unknown key(s) {sorted(extra)} for kind {kind}; accepted: "
+            f"{where}: unknown key(s) {sorted(extra, key=str)} for kind {kind}; accepted: "
             f"{', '.join(sorted(_ENTRY_KEYS | param_keys))}"
         )
     params = {}
@@ -195,10 +200,19 @@ def _parse_entry(entry: Any, where: str) -> Perturbation:
     )
 
 
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def _numbers(value: Any) -> list[float] | None:
     if not isinstance(value, (list, tuple)):
         return None
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+    if not all(_finite_number(v) for v in value):
         return None
     return [float(v) for v in value]
 
@@ -207,7 +221,7 @@ def _check_param(kind: str, key: str, value: Any, where: str) -> Any:
     expected = KIND_FIELDS[kind][key]
     bad = CatalogueError(f"{where}: '{key}' must be {expected}, got {value!r}")
     if key == "scale":
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        if not _finite_number(value) or value <= 0:
             raise bad
         return float(value)
     numbers = _numbers(value)
@@ -231,9 +245,14 @@ def _check_targets(kind: str, targets: Any, where: str) -> dict[str, Any]:
         )
     extra = set(targets) - set(TARGET_KEYS)
     if extra:
-        raise CatalogueError(f"{where}: unknown target key(s) {sorted(extra)}; accepted: {', '.join(TARGET_KEYS)}")
+        raise CatalogueError(f"{where}: unknown target key(s) {sorted(extra, key=str)}; accepted: {', '.join(TARGET_KEYS)}")
     if not any(k in targets for k in KIND_TARGETS[kind]):
         raise CatalogueError(f"{where}: kind {kind} selects its targets with {' or '.join(KIND_TARGETS[kind])}")
+    # A selector of another element type would be bound instead of the kind's own (geoms before bodies).
+    unused = set(targets) - set(KIND_TARGETS[kind]) - ({"geom_group"} if "geom_pattern" in KIND_TARGETS[kind] else set())
+    if unused:
+        raise CatalogueError(f"{where}: kind {kind} selects its targets with {' or '.join(KIND_TARGETS[kind])}; "
+                             f"it cannot use {', '.join(sorted(unused))}")
     out: dict[str, Any] = {}
     for key, value in targets.items():
         if key in ("geoms", "bodies", "cameras"):
@@ -250,8 +269,10 @@ def _check_targets(kind: str, targets: Any, where: str) -> dict[str, Any]:
             import re
 
             try:
+                if not isinstance(value, str):  # a bytes pattern compiles but cannot match names
+                    raise TypeError
                 re.compile(value)
-            except (re.error, TypeError):
+            except (re.error, TypeError, OverflowError, RecursionError):
                 raise CatalogueError(f"{where}: targets.geom_pattern must be a regular expression, got {value!r}") from None
             out[key] = value
         elif key == "geom_group":

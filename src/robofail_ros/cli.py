@@ -11,6 +11,7 @@ from robofail_ros.audit import AuditFolderError
 from robofail_ros.catalogue import CatalogueError, available_tasks
 from robofail_ros.config import SEARCHERS, AuditConfig, PPOConfig
 from robofail_ros.policies import PolicySpecError
+from robofail_ros.searchers.base import CheckpointError
 from robofail_ros.sim import SimConfig, default_worker_count
 
 DEFAULTS = AuditConfig()
@@ -176,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return {"audit": _audit, "report": _report, "replay": _replay}[args.command](args)
-    except (CatalogueError, PolicySpecError, AuditFolderError, ValueError, FileNotFoundError) as exc:
+    except (CatalogueError, PolicySpecError, AuditFolderError, CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f"robofail: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -27,6 +27,7 @@ RENDER_VIEW = "render_adversary_view"               # std_srvs/Trigger: publish 
 
 # -- policy under test ---------------------------------------------------------------------------
 ACTION = "action"                                   # sensor_msgs/JointState: name = action labels, position = values
+ACTION_ERROR_PREFIX = "error: "                     # an action whose only name starts so carries why the policy failed
 
 # -- perturbation service -------------------------------------------------------------------------
 APPLY = "apply/{name}"                              # std_srvs/Trigger per catalogue entry

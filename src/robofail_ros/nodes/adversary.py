@@ -97,6 +97,9 @@ class GraphAdversaryEnv(AdversaryEnvBase):
         return self._retrying(f"episode {job.episode_id}", lambda: self._execute_once(job))
 
     def _execute_once(self, job: EpisodeJob) -> EpisodeRecord:
+        action_topic = names.node_topic(names.POLICY, names.ACTION)
+        if self.node.count_publishers(action_topic) == 0:
+            raise GraphError(f"no policy node publishes {action_topic}")
         self._set_scene(job.perturbations, job.seed, job.episode_id)
         waiter = self.node.expect_outcome(job.episode_id)
         self._trigger(names.node_topic(names.SIMULATOR, names.RUN_EPISODE))

@@ -137,17 +137,22 @@ class AnalysisNode(Node):
     def _on_state(self, msg: String) -> None:
         if msg.data == "finished":
             self._reload_log()
-            self._dirty = True
             self.publish()
             self.write_report()
 
     def _reload_log(self) -> None:
-        """The log is the record of truth at the end: take any episode the topic delivered late or not at all."""
+        """At the end the log is the record of truth: the statistics become exactly the logged episodes.
+
+        Live outcomes may include an episode whose adversary was killed before logging it (it is run
+        again under the same id, or not at all); a restarted analysis node reads only the log, so
+        ending on the log is what makes statistics before and after a restart equal.
+        """
         loaded = load_log(self.out_dir / LOG_NAME)
-        for r in loaded.episodes:
-            if r.episode_id not in self.records:
-                self.records[r.episode_id] = r
-                self._dirty = True
+        self.records = {r.episode_id: r for r in loaded.episodes}
+        snapshots = [snap for snap in loaded.snapshots if "pi" in snap]
+        if snapshots:
+            self.pi = list(snapshots[-1]["pi"])
+        self._dirty = True
 
     def publish(self) -> None:
         """Timer: recompute if something changed; /diagnostics goes out every tick, as monitors expect."""

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import array
+import sys
 import threading
 from typing import Callable
 
@@ -82,10 +83,16 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, threa
     lockstep round trip here (measured), where the single-threaded one answers in ~2 ms. Nodes that must
     wait inside a callback use `async def` callbacks instead of more threads.
     """
-    rclpy.init(args=args)
     node = None
     try:
-        node = make_node()
+        rclpy.init(args=args)
+    except Exception as exc:  # e.g. a malformed --params-file: say so in one line and exit non-zero
+        sys.exit(f"cannot start: {exc}")
+    try:
+        try:
+            node = make_node()
+        except Exception as exc:  # bad parameters, catalogue, policy spec …: one clear line, non-zero exit
+            sys.exit(f"cannot start: {type(exc).__name__}: {exc}")
         executor = MultiThreadedExecutor(num_threads=threads) if threads > 1 else SingleThreadedExecutor()
         executor.add_node(node)
         executor.spin()

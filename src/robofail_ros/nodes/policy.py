@@ -93,6 +93,14 @@ class PolicyNode(Node):
             return
         self._try_answer(key)
 
+    def _check_images(self, obs: dict) -> None:
+        size = self.policy.needs.image_size
+        for cam in self.policy.needs.cameras:
+            frame = obs.get(f"{cam}_image")
+            if frame is not None and frame.shape != (size, size, 3):
+                raise ValueError(f"{cam} image is {frame.shape[1]}x{frame.shape[0]}, the policy reads {size}x{size} "
+                                 "(set the simulator's image_size to match)")
+
     def _try_answer(self, key: tuple[int, int]) -> None:
         if key not in self._pending:
             return
@@ -106,12 +114,14 @@ class PolicyNode(Node):
         del self._pending[key]
         self._images.pop(key, None)
         try:
+            self._check_images(obs)
             action = np.asarray(self.policy(obs), dtype=float).ravel()
-        except Exception as exc:  # the simulator records the episode as aborted, never as a failure
-            self.get_logger().error(f"policy raised at step {step}: {type(exc).__name__}: {exc}")
-            action = np.full(len(self.labels), np.nan)
-        reply = JointState(name=self.labels if len(action) == len(self.labels) else [f"a{i}" for i in range(len(action))],
-                           position=action.tolist())
+            reply = JointState(name=self.labels if len(action) == len(self.labels) else
+                               [f"a{i}" for i in range(len(action))], position=action.tolist())
+        except Exception as exc:  # the simulator aborts the episode with this reason, never counts a failure
+            reason = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"policy failed at step {step}: {reason}")
+            reply = JointState(name=[names.ACTION_ERROR_PREFIX + reason], position=[float("nan")])
         reply.header.stamp.sec, reply.header.stamp.nanosec = key
         self._answered[key] = reply
         while len(self._answered) > _KEEP:

@@ -40,6 +40,10 @@ class PolicyTimeout(RuntimeError):
     """No policy node answered an observation in time."""
 
 
+class RemotePolicyError(RuntimeError):
+    """The policy node could not act and said why."""
+
+
 class RemotePolicy(PolicyUnderTest):
     """A policy under test that lives in another node: observations out, actions back, with a timeout."""
 
@@ -50,6 +54,7 @@ class RemotePolicy(PolicyUnderTest):
         self.episode_id = ""
         self.step = 0
         self._answer: np.ndarray | None = None
+        self._error: str | None = None
         self._stamp = None
         self._got = threading.Event()
 
@@ -61,12 +66,14 @@ class RemotePolicy(PolicyUnderTest):
         """Called by the action subscription; keeps only the answer to the observation in flight."""
         stamp = self._stamp
         if stamp is not None and msg.header.stamp.sec == stamp.sec and msg.header.stamp.nanosec == stamp.nanosec:
+            self._error = next((n[len(names.ACTION_ERROR_PREFIX):] for n in msg.name
+                                if n.startswith(names.ACTION_ERROR_PREFIX)), None)
             self._answer = np.asarray(msg.position, dtype=float)
             self._got.set()
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         stamp = self.node.get_clock().now().to_msg()
-        self._stamp, self._answer = stamp, None
+        self._stamp, self._answer, self._error = stamp, None, None
         self._got.clear()
         images = {cam: obs[f"{cam}_image"] for cam in self.needs.cameras if f"{cam}_image" in obs}
         labels, values = flatten_observation(obs)
@@ -85,6 +92,8 @@ class RemotePolicy(PolicyUnderTest):
                 raise PolicyTimeout(f"no action from a policy node within {self.timeout:.1f} s "
                                     f"(is {names.node_topic(names.POLICY, names.ACTION)} published?)")
         self.step += 1
+        if self._error is not None:
+            raise RemotePolicyError(self._error)
         return self._answer
 
 
@@ -175,6 +184,8 @@ class SimulatorNode(Node):
                 return SetParametersResult(successful=False, reason=f"{prm.name} must be a positive number of seconds")
             if prm.name == "camera_every" and prm.value < 0:
                 return SetParametersResult(successful=False, reason="camera_every must be 0 (first step) or positive")
+            if prm.name == "episode_seed" and prm.value < 0:  # numpy seeds must be non-negative
+                return SetParametersResult(successful=False, reason="episode_seed must be 0 or positive")
         return SetParametersResult(successful=True)
 
     def _apply(self, params: list[Parameter]) -> None:

@@ -13,6 +13,10 @@ from robofail_ros.record import AuditLog, Recorder
 from robofail_ros.workers import run_batch
 
 
+class CheckpointError(RuntimeError):
+    """A saved adversary cannot be loaded; the message says what to do."""
+
+
 @dataclass
 class SearchContext:
     config: AuditConfig

@@ -12,7 +12,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 
 from robofail_ros.episode import EpisodeRecord
 from robofail_ros.record import AuditLog, Recorder
-from robofail_ros.searchers.base import SearchContext, Searcher
+from robofail_ros.searchers.base import CheckpointError, SearchContext, Searcher
 from robofail_ros.stats import entropy_nats
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,12 @@ class PPOAdversary(Searcher):
         resumed = checkpoint.exists()
         if resumed:
             log.info("resuming PPO from %s", checkpoint)
-            model = PPO.load(checkpoint, env=ctx.vec_env, device="cpu")
+            try:
+                model = PPO.load(checkpoint, env=ctx.vec_env, device="cpu")
+            except Exception as exc:  # truncated zip, another SB3 version, another catalogue size …
+                raise CheckpointError(
+                    f"cannot resume PPO from {checkpoint}: {type(exc).__name__}: {exc}. The logged episodes are "
+                    f"intact; delete {checkpoint.name} to continue with a fresh PPO, or pass --overwrite") from None
         else:
             model = PPO("CnnPolicy", ctx.vec_env, seed=cfg.seed, device="cpu", verbose=0, **kwargs)
         remaining = budget - ctx.recorder.count(self.name)
