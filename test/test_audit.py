@@ -107,3 +107,16 @@ def test_report_and_replay_commands_work_from_the_log(tmp_path):
     assert proc.returncode == 0, err
     replay = json.loads(out)
     assert replay["reproduced"] and Path(replay["video"]).stat().st_size > 0
+
+
+def test_report_never_writes_into_another_audits_folder_unless_asked(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for folder in (a, b):
+        run_audit(AuditConfig(searcher="uniform", episodes=2, control_episodes=1, workers=1), folder, film=False)
+    before = (b / "results.json").read_bytes()
+    proc = cli("report", str(a), "--out", str(b))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "holds another audit" in err
+    assert (b / "results.json").read_bytes() == before
+    proc = cli("report", str(a), "--out", str(b), "--overwrite")
+    assert proc.wait(timeout=120) == 0

@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="redraw the report of one audit, or compare several (one per model)")
     report.add_argument("dirs", type=Path, nargs="+", help="audit folders (each holds episodes.jsonl)")
     report.add_argument("--out", type=Path, default=None, help="where to write (default: the audit folder, or ./comparison)")
+    report.add_argument("--overwrite", action="store_true", help="allow writing into another audit's folder")
 
     replay = sub.add_parser("replay", help="re-run a logged episode from its seed and perturbations and film it")
     replay.add_argument("dir", type=Path, help="audit folder")
@@ -122,6 +123,7 @@ def _load_analysis(folder: Path):
 
 
 def _report(args: argparse.Namespace) -> int:
+    from robofail_ros.record import LOG_NAME
     from robofail_ros.report import print_summary, write_report
 
     analyses = []
@@ -134,6 +136,10 @@ def _report(args: argparse.Namespace) -> int:
         analyses.append(analysis)
         print_summary(analysis, console=_table_console())
     out = args.out or (args.dirs[0] if len(args.dirs) == 1 else Path("comparison"))
+    foreign = (out / LOG_NAME).exists() and out.resolve() not in {d.resolve() for d in args.dirs}
+    if foreign and not args.overwrite:
+        raise AuditFolderError(f"{out} holds another audit; its report files would be overwritten. "
+                               "Choose another --out, or pass --overwrite")
     for f in write_report(analyses, out):
         print(f)
     return 0
