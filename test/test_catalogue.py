@@ -75,11 +75,12 @@ def test_missing_parameter_and_duplicate_names_are_rejected():
 def test_scale_must_be_positive_and_finite():
     bad = {"task": "Lift", "perturbations": [
         {"name": "dim", "kind": "light_intensity", "targets": {"lights": [0]}, "scale": -1}]}
-    with pytest.raises(CatalogueError, match="'scale' must be a positive number"):
+    with pytest.raises(CatalogueError, match="'scale' must be a number in \\(0, 1000\\]"):
         parse_catalogue(bad)
-    bad["perturbations"][0]["scale"] = float("nan")
-    with pytest.raises(CatalogueError, match="'scale'"):
-        parse_catalogue(bad)
+    for value in (float("nan"), 1e300, 0):
+        bad["perturbations"][0]["scale"] = value
+        with pytest.raises(CatalogueError, match="'scale'"):
+            parse_catalogue(bad)
 
 
 def test_malformed_yaml_file_is_reported_with_its_path(tmp_path):

@@ -21,12 +21,15 @@ from robofail_ros.paths import CONFIG_DIR
 KIND_FIELDS: dict[str, dict[str, str]] = {
     "geom_rgba": {"rgba": "4 numbers in [0, 1]"},
     "light_diffuse": {"diffuse": "3 numbers in [0, 1]"},
-    "light_intensity": {"scale": "a positive number"},
+    "light_intensity": {"scale": "a number in (0, 1000]"},
     "camera_pose": {"offset": "3 numbers (metres, world frame)"},
     "geom_size": {"size": "a list of positive numbers (MuJoCo half-extents)"},
-    "body_mass": {"scale": "a positive number"},
-    "geom_friction": {"scale": "a positive number"},
+    "body_mass": {"scale": "a number in (0, 1000]"},
+    "geom_friction": {"scale": "a number in (0, 1000]"},
 }
+
+#: Largest multiplicative scale: beyond it a light, mass or friction overflows into nonsense.
+MAX_SCALE = 1000.0
 
 #: Target selectors a perturbation may use, per model element type.
 TARGET_KEYS = ("geoms", "geom_pattern", "geom_group", "bodies", "lights", "cameras")
@@ -221,7 +224,7 @@ def _check_param(kind: str, key: str, value: Any, where: str) -> Any:
     expected = KIND_FIELDS[kind][key]
     bad = CatalogueError(f"{where}: '{key}' must be {expected}, got {value!r}")
     if key == "scale":
-        if not _finite_number(value) or value <= 0:
+        if not _finite_number(value) or not 0 < value <= MAX_SCALE:
             raise bad
         return float(value)
     numbers = _numbers(value)

@@ -21,13 +21,14 @@ from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from robofail_ros import names
 from robofail_ros.catalogue import CatalogueError, unknown_name_message
-from robofail_ros.episode import SUCCESS, EpisodeRecord, run_episode
+from robofail_ros.episode import ABORTED, SUCCESS, EpisodeRecord, run_episode
 from robofail_ros.nodes.common import LATCHED, RELIABLE, SENSOR, camera_info_message, image_message, run_node
 from robofail_ros.obs_codec import flatten_observation, record_to_strings
 from robofail_ros.policies.base import PolicyUnderTest
@@ -72,7 +73,7 @@ class RemotePolicy(PolicyUnderTest):
             self._got.set()
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
-        stamp = self.node.get_clock().now().to_msg()
+        stamp = self.node.lockstep_stamp()
         self._stamp, self._answer, self._error = stamp, None, None
         self._got.clear()
         images = {cam: obs[f"{cam}_image"] for cam in self.needs.cameras if f"{cam}_image" in obs}
@@ -129,6 +130,7 @@ class SimulatorNode(Node):
         # and episodes, previews and renders must not interleave anyway.
         self._sim_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sim")
         self._start_lock = threading.Lock()  # makes "is an episode running? start one" atomic
+        self._last_stamp = 0  # nanoseconds of the latest observation stamp (see lockstep_stamp)
         self._preview_pending = False
         self._running = False  # cleared before the outcome goes out, so the next request is never refused
         self.policy_id = "remote"
@@ -180,8 +182,8 @@ class SimulatorNode(Node):
                 if self.busy:
                     return SetParametersResult(successful=False,
                                                reason="an episode is running; perturbations change between episodes")
-            if prm.name in ("action_timeout", "action_retry") and not (isinstance(prm.value, float) and prm.value > 0):
-                return SetParametersResult(successful=False, reason=f"{prm.name} must be a positive number of seconds")
+            if prm.name in ("action_timeout", "action_retry") and not (isinstance(prm.value, float) and prm.value >= 0.01):
+                return SetParametersResult(successful=False, reason=f"{prm.name} must be at least 0.01 seconds")
             if prm.name == "camera_every" and prm.value < 0:
                 return SetParametersResult(successful=False, reason="camera_every must be 0 (first step) or positive")
             if prm.name == "episode_seed" and prm.value < 0:  # numpy seeds must be non-negative
@@ -205,6 +207,12 @@ class SimulatorNode(Node):
         remote = self.remote
         if remote is not None:
             remote.deliver(msg)
+
+    def lockstep_stamp(self):
+        """An observation stamp later than every earlier one: the policy node matches actions to observations
+        by stamp, and a clock that stands still (use_sim_time without /clock) would repeat one."""
+        self._last_stamp = max(self.get_clock().now().nanoseconds, self._last_stamp + 1)
+        return Time(nanoseconds=self._last_stamp).to_msg()
 
     # -- publishing ------------------------------------------------------------------------
     @property
@@ -247,7 +255,11 @@ class SimulatorNode(Node):
             self.sim.reset(seed)
             return self.sim.render(ADVERSARY_CAMERA, self.sim.config.image_size)
 
-        frame = self._sim_thread.submit(render).result(timeout=30)
+        try:
+            frame = self._sim_thread.submit(render).result(timeout=30)
+        except Exception as exc:  # a stuck or broken simulation thread is reported, not fatal to the node
+            response.success, response.message = False, f"rendering failed: {type(exc).__name__}: {exc}"
+            return response
         stamp = self.get_clock().now().to_msg()
         self.view_pub.publish(image_message(frame, stamp, ADVERSARY_CAMERA))
         response.success, response.message = True, f"{stamp.sec}.{stamp.nanosec:09d}"
@@ -275,6 +287,10 @@ class SimulatorNode(Node):
     def _episode(self, remote: RemotePolicy, perturbations: list[str], seed: int, episode_id: str) -> None:
         try:
             record = run_episode(self.sim, remote, perturbations, seed, episode_id=episode_id)
+        except Exception as exc:  # the simulation itself broke: say so as an aborted episode, never stay silent
+            record = EpisodeRecord(episode_id=episode_id, seed=seed, perturbations=perturbations, outcome=ABORTED,
+                                   steps=0, reward=0.0, wall_time=0.0, policy_id=self.policy_id,
+                                   task=self.sim.config.task, reason=f"simulator error: {type(exc).__name__}: {exc}")
         finally:
             self.remote, self._running = None, False
         record.policy_id = self.policy_id
