@@ -3,6 +3,7 @@
     ros2 launch robofail_ros audit.launch.py
     ros2 launch robofail_ros audit.launch.py policy:=expert searcher:=bandit episodes:=300 out_dir:=/tmp/audit
     ros2 launch robofail_ros audit.launch.py use_rviz:=true
+    ros2 launch robofail_ros audit.launch.py workers:=2          # two simulator+policy trios, episodes in parallel
 
 Defaults come from config/audit.yaml (or params_file:=…); a launch argument left empty keeps the file's value.
 """
@@ -28,7 +29,10 @@ ARGUMENTS = {
     "episodes": (("adversary",), int, "searcher episode budget"),
     "seed": (("adversary",), int, "audit seed"),
     "out_dir": (("adversary", "analysis"), str, "audit folder (episodes.jsonl, report files)"),
+    "workers": (("adversary",), int, "worker trios started here, in robofail/worker_<k>; empty: one trio in robofail"),
 }
+#: The nodes of one worker trio; the adversary and the analysis run once per audit.
+TRIO = ("simulator", "policy", "perturbation")
 
 
 def _typed(name: str, value: str, kind: type):
@@ -82,17 +86,22 @@ def _nodes(context, *args, **kwargs):
     params_file = LaunchConfiguration("params_file").perform(context)
     overrides = _overrides(context, params_file)
 
-    def node(name: str, **extra) -> Node:
-        return Node(package=PACKAGE, executable=name, name=name, namespace=NAMESPACE, output="screen",
+    def node(name: str, namespace: str = NAMESPACE, **extra) -> Node:
+        return Node(package=PACKAGE, executable=name, name=name, namespace=namespace, output="screen",
                     parameters=[params_file, overrides[name]], **extra)
 
-    actions = [
-        node("simulator"),
-        node("policy", respawn=True, respawn_delay=2.0),  # a crashed policy node comes back; its episode is aborted
-        node("perturbation"),
-        node("analysis"),
-        node("adversary"),
-    ]
+    workers = LaunchConfiguration("workers").perform(context)
+    first = int(LaunchConfiguration("first_worker").perform(context) or 0)
+    namespaces = [f"{NAMESPACE}/worker_{first + k}" for k in range(int(workers))] if workers else [NAMESPACE]
+    actions = []
+    for ns in namespaces:
+        actions += [
+            node("simulator", ns),
+            node("policy", ns, respawn=True, respawn_delay=2.0),  # a crashed policy node comes back
+            node("perturbation", ns),
+        ]
+    if LaunchConfiguration("audit").perform(context).lower() in ("true", "1", "yes"):
+        actions += [node("analysis"), node("adversary")]
     if LaunchConfiguration("use_rviz").perform(context).lower() in ("true", "1", "yes"):
         rviz_config = FindPackageShare(PACKAGE).perform(context) + "/config/robofail.rviz"
         actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", rviz_config]))
@@ -106,5 +115,7 @@ def generate_launch_description() -> LaunchDescription:
     declared += [
         DeclareLaunchArgument("params_file", default_value=default_params, description="node parameters YAML"),
         DeclareLaunchArgument("use_rviz", default_value="false", description="start RViz with config/robofail.rviz"),
+        DeclareLaunchArgument("first_worker", default_value="0", description="index of the first worker trio started here"),
+        DeclareLaunchArgument("audit", default_value="true", description="start the adversary and analysis nodes"),
     ]
     return LaunchDescription(declared + [OpaqueFunction(function=_nodes)])

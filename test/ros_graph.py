@@ -21,8 +21,10 @@ class NodeProcess:
     """A node started as `python -m robofail_ros.nodes.<module>`; stop() escalates SIGINT → SIGTERM → SIGKILL."""
 
     def __init__(self, module: str, params: dict | None = None, domain_id: int = 0, log_dir: Path | None = None,
-                 params_file: Path | None = None):
+                 params_file: Path | None = None, namespace: str | None = None):
         args = [sys.executable, "-m", f"robofail_ros.nodes.{module}", "--ros-args"]
+        if namespace is not None:
+            args += ["-r", f"__ns:={namespace}"]
         if params_file is not None:
             args += ["--params-file", str(params_file)]
         for k, v in (params or {}).items():

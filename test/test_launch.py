@@ -27,8 +27,8 @@ PERSPECTIVE_FILE = ROOT / "config" / "robofail.perspective"
 NODES_DIR = ROOT / "src" / "robofail_ros" / "nodes"
 
 NODES = (names.SIMULATOR, names.POLICY, names.PERTURBATION, names.ADVERSARY, names.ANALYSIS)
-AUDIT_ARGUMENTS = {"task", "policy", "searcher", "episodes", "seed", "out_dir"}
-ALL_ARGUMENTS = AUDIT_ARGUMENTS | {"params_file", "use_rviz"}
+AUDIT_ARGUMENTS = {"task", "policy", "searcher", "episodes", "seed", "out_dir", "workers"}
+ALL_ARGUMENTS = AUDIT_ARGUMENTS | {"params_file", "use_rviz", "first_worker", "audit"}
 CAMERA_TOPIC = names.node_topic(names.SIMULATOR, names.CAMERA_IMAGE, camera="agentview")
 MARKER_TOPIC = names.node_topic(names.ANALYSIS, names.MARKERS)
 

@@ -96,7 +96,7 @@ class AdversaryEnvBase(gym.Env):
         record = self._completed.take(job.seed, job.perturbations)
         if record is None:
             record = self.execute(job)
-            record.worker = f"w{self.worker}"
+            record.worker = record.worker or f"w{self.worker}"  # remote workers name themselves
             record.searcher = job.searcher
         return record
 

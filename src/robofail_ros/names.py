@@ -55,9 +55,29 @@ DIAGNOSTICS = "/diagnostics"                        # diagnostic_msgs/Diagnostic
 ACTION_LABELS = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
 
 
-def node_topic(node: str, relative: str, **fmt: str) -> str:
-    """Absolute name of a node's `~/relative` topic or service."""
-    return f"{NAMESPACE}/{node}/{relative.format(**fmt)}"
+#: Worker namespaces: a simulator + policy + perturbation trio per worker, `/robofail/worker_<k>`.
+WORKER_PREFIX = "worker_"
+
+
+def node_topic(node: str, relative: str, namespace: str = NAMESPACE, **fmt: str) -> str:
+    """Absolute name of a node's `~/relative` topic or service (in the default namespace unless told)."""
+    base = f"{namespace.rstrip('/')}/{node}"
+    rel = relative.format(**fmt)
+    return f"{base}/{rel}" if rel else base
+
+
+def sibling(node: str, relative: str, **fmt: str) -> str:
+    """Relative name of another node's topic in the caller's own namespace, so a worker trio finds itself."""
+    return f"{node}/{relative.format(**fmt)}"
+
+
+def worker_namespace(k: int) -> str:
+    return f"{NAMESPACE}/{WORKER_PREFIX}{k}"
+
+
+def worker_label(namespace: str) -> str:
+    """How a worker is recorded with each episode it ran: `worker_<k>`, or `main` for /robofail itself."""
+    return namespace.rsplit("/", 1)[-1] if namespace != NAMESPACE else "main"
 
 
 def action_labels(action_dim: int) -> list[str]:

@@ -7,7 +7,11 @@ worker before collecting the answers, so the batch runs in parallel.
 from __future__ import annotations
 
 import functools
+from concurrent.futures import ThreadPoolExecutor
+from copy import deepcopy
 from typing import Iterable
+
+import numpy as np
 
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
@@ -44,3 +48,40 @@ def run_batch(vec_env: VecEnv, jobs: list[EpisodeJob]) -> list[EpisodeRecord]:
         for i, d in enumerate(worker_results):
             records[w + i * n] = EpisodeRecord.from_json(d)
     return [r for r in records if r is not None]
+
+
+class ThreadedVecEnv(DummyVecEnv):
+    """A VecEnv whose sub-environments step concurrently in threads of this process.
+
+    For environments whose episodes run elsewhere (simulator nodes on the ROS graph): each
+    step mostly waits on the network, so threads give real parallelism without new processes.
+    """
+
+    def __init__(self, env_fns) -> None:
+        super().__init__(env_fns)
+        self._threads = ThreadPoolExecutor(max_workers=max(1, len(self.envs)), thread_name_prefix="vecenv")
+
+    def _step_one(self, env_idx: int) -> None:
+        obs, self.buf_rews[env_idx], terminated, truncated, self.buf_infos[env_idx] = self.envs[env_idx].step(
+            self.actions[env_idx])
+        self.buf_dones[env_idx] = terminated or truncated
+        self.buf_infos[env_idx]["TimeLimit.truncated"] = truncated and not terminated
+        if self.buf_dones[env_idx]:
+            self.buf_infos[env_idx]["terminal_observation"] = obs
+            obs, self.reset_infos[env_idx] = self.envs[env_idx].reset()
+        self._save_obs(env_idx, obs)
+
+    def step_wait(self):
+        for future in [self._threads.submit(self._step_one, i) for i in range(self.num_envs)]:
+            future.result()
+        return self._obs_from_buf(), np.copy(self.buf_rews), np.copy(self.buf_dones), deepcopy(self.buf_infos)
+
+    def env_method(self, method_name: str, *method_args, indices=None, **method_kwargs) -> list:
+        targets = self._get_target_envs(indices)
+        futures = [self._threads.submit(env.get_wrapper_attr(method_name), *method_args, **method_kwargs)
+                   for env in targets]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        super().close()

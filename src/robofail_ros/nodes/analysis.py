@@ -110,12 +110,23 @@ class AnalysisNode(Node):
         self.marker_pub = self.create_publisher(MarkerArray, "~/" + names.MARKERS, LATCHED)
         labels = self.create_publisher(String, "~/" + names.LABELS, LATCHED)
         labels.publish(String(data="\n".join(names_)))
-        self.create_subscription(DiagnosticStatus, names.node_topic(names.SIMULATOR, names.EPISODE_OUTCOME),
-                                 self._on_outcome, RELIABLE)
+        self._outcome_topics: set[str] = set()
+        self._discover_outcomes()
+        self.create_timer(1.0, self._discover_outcomes)  # workers (/robofail/worker_<k>) may join at any time
         self.create_subscription(Float64MultiArray, names.node_topic(names.ADVERSARY, names.PI), self._on_pi, LATCHED)
         self.create_subscription(String, names.node_topic(names.ADVERSARY, names.AUDIT_STATE), self._on_state, LATCHED)
         self.create_timer(1.0 / float(self.get_parameter("publish_rate").value), self.publish)
         self.get_logger().info(f"analysing {self.catalogue.task}: {len(self.records)} episode(s) from {self.out_dir / LOG_NAME}")
+
+    def _discover_outcomes(self) -> None:
+        """Subscribe to the episode outcomes of every simulator under /robofail, the default one included."""
+        topics = {names.node_topic(names.SIMULATOR, names.EPISODE_OUTCOME)}
+        suffix = f"/{names.SIMULATOR}/{names.EPISODE_OUTCOME}"
+        topics |= {t for t, _ in self.get_topic_names_and_types()
+                   if t.startswith(names.NAMESPACE + "/") and t.endswith(suffix)}
+        for topic in sorted(topics - self._outcome_topics):
+            self.create_subscription(DiagnosticStatus, topic, self._on_outcome, RELIABLE)
+            self._outcome_topics.add(topic)
 
     def _on_outcome(self, msg: DiagnosticStatus) -> None:
         try:

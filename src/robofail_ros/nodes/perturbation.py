@@ -29,14 +29,15 @@ class PerturbationNode(Node):
         self.declare_parameter("task", "Lift", ParameterDescriptor(description="task whose catalogue to serve", read_only=True))
         self.declare_parameter("catalogue", "", ParameterDescriptor(
             description="catalogue YAML path; empty takes the task's", read_only=True))
-        self.declare_parameter("simulator", names.node_topic(names.SIMULATOR, "").rstrip("/"),
-                               ParameterDescriptor(description="simulator node whose parameter to set", read_only=True))
+        self.declare_parameter("simulator", names.SIMULATOR, ParameterDescriptor(
+            description="simulator node whose parameter to set (relative: the one in this namespace)", read_only=True))
         path = self.get_parameter("catalogue").value
         self.catalogue = load_catalogue(path or self.get_parameter("task").value)
-        self.simulator = self.get_parameter("simulator").value
+        simulator = self.get_parameter("simulator").value
         # Service callbacks await the parameter client; its responses need their own (reentrant) group,
         # or the suspended callback would hold the node's default group and never be answered.
-        self.params = AsyncParameterClient(self, self.simulator, callback_group=ReentrantCallbackGroup())
+        self.params = AsyncParameterClient(self, simulator, callback_group=ReentrantCallbackGroup())
+        self.simulator = simulator if simulator.startswith("/") else f"{self.get_namespace().rstrip('/')}/{simulator}"
         self.active_pub = self.create_publisher(String, "~/" + names.ACTIVE, LATCHED)
         for p in self.catalogue.perturbations:
             self.create_service(Trigger, "~/" + names.APPLY.format(name=p.name), self._apply_callback(p.name))
@@ -103,7 +104,7 @@ class PerturbationNode(Node):
         lines = [f"{p.name:<{width}}  [{p.group}]  {p.description}" for p in self.catalogue.perturbations]
         response.success = True
         response.message = f"{len(lines)} perturbations of {self.catalogue.task} " \
-                           f"(call {names.node_topic(names.PERTURBATION, names.APPLY, name='<name>')}):\n" + "\n".join(lines)
+                           f"(call {self.get_namespace().rstrip('/')}/{names.sibling(names.PERTURBATION, names.APPLY, name='<name>')}):\n" + "\n".join(lines)
         return response
 
 

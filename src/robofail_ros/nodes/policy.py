@@ -51,10 +51,10 @@ class PolicyNode(Node):
         self._pending: dict[tuple[int, int], tuple[int, dict]] = {}
         self._images: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         self._answered: OrderedDict[tuple[int, int], JointState] = OrderedDict()
-        self.create_subscription(JointState, names.node_topic(names.SIMULATOR, names.OBSERVATION_STATE),
+        self.create_subscription(JointState, names.sibling(names.SIMULATOR, names.OBSERVATION_STATE),
                                  self._on_state, RELIABLE)
         for cam in self.policy.needs.cameras:
-            self.create_subscription(Image, names.node_topic(names.SIMULATOR, names.OBSERVATION_IMAGE, camera=cam),
+            self.create_subscription(Image, names.sibling(names.SIMULATOR, names.OBSERVATION_IMAGE, camera=cam),
                                      lambda msg, cam=cam: self._on_image(cam, msg), RELIABLE)
         self.get_logger().info(f"policy under test: {self.policy.policy_id} ({spec}); reads cameras "
                                f"{list(self.policy.needs.cameras) or 'none'}")

@@ -91,7 +91,8 @@ class RemotePolicy(PolicyUnderTest):
                 break
             if time.monotonic() >= deadline:
                 raise PolicyTimeout(f"no action from a policy node within {self.timeout:.1f} s "
-                                    f"(is {names.node_topic(names.POLICY, names.ACTION)} published?)")
+                                    f"(is {self.node.get_namespace().rstrip('/')}/{names.sibling(names.POLICY, names.ACTION)} "
+                                    "published?)")
         self.step += 1
         if self._error is not None:
             raise RemotePolicyError(self._error)
@@ -150,8 +151,9 @@ class SimulatorNode(Node):
         self.view_pub = self.create_publisher(Image, "~/" + names.ADVERSARY_VIEW, RELIABLE)
         self.episode_start_pub = self.create_publisher(String, "~/" + names.EPISODE_START, RELIABLE)
         self.outcome_pub = self.create_publisher(DiagnosticStatus, "~/" + names.EPISODE_OUTCOME, RELIABLE)
-        self.create_subscription(JointState, names.node_topic(names.POLICY, names.ACTION), self._on_action, RELIABLE)
-        self.create_subscription(String, names.node_topic(names.POLICY, "policy_id"), self._on_policy_id, LATCHED)
+        # Sibling names resolve in this node's namespace, so a worker trio (/robofail/worker_k/...) finds its own policy.
+        self.create_subscription(JointState, names.sibling(names.POLICY, names.ACTION), self._on_action, RELIABLE)
+        self.create_subscription(String, names.sibling(names.POLICY, "policy_id"), self._on_policy_id, LATCHED)
         self.create_service(Trigger, "~/" + names.RUN_EPISODE, self._run_episode)
         self.create_service(Trigger, "~/" + names.RENDER_VIEW, self._render_view)
         self.add_on_set_parameters_callback(self._validate)
