@@ -39,16 +39,20 @@ def run_graph(k: int, episodes: int, control: int, domain: int, folder: Path) ->
                                            "control_episodes": control, "workers": k}, domain, folder))
     log = out / LOG_NAME
     times: list[tuple[float, int]] = []
+    cpu_at_control = None
     try:
         deadline = time.time() + 900
         while time.time() < deadline:
             n = len(load_log(log).episodes) if log.exists() else 0
             if not times or times[-1][1] != n:
                 times.append((time.time(), n))
+                if cpu_at_control is None and n >= control:
+                    cpu_at_control = _cpu_seconds(nodes[-1].proc.pid)
             if n >= episodes + control:
                 break
             time.sleep(0.1)
         records = load_log(log).episodes
+        adversary_cpu = _cpu_seconds(nodes[-1].proc.pid) - cpu_at_control
     finally:
         for node in nodes:
             node.stop()
@@ -58,7 +62,17 @@ def run_graph(k: int, episodes: int, control: int, domain: int, folder: Path) ->
     rate = len(searched) / (end - start)
     return {"workers": k, "episodes": len(searched), "seconds": end - start, "rate": rate,
             "sim_time": statistics.mean(r.wall_time for r in searched),
+            "adversary_cpu_ms": adversary_cpu / len(searched) * 1e3,
             "per_worker": {w: sum(r.worker == w for r in searched) for w in sorted({r.worker for r in searched})}}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its children that were waited for (the node re-executes once)."""
+    total = 0.0
+    for p in [pid] + [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def message_sizes() -> dict[str, int]:
@@ -107,11 +121,12 @@ def main() -> None:
         for k in (int(x) for x in args.workers.split(",")):
             results.append(run_graph(k, args.episodes, args.control, args.domain, Path(tmp)))
     print("\nscaling: uniform audit of the vision policy on Lift through the graph, k worker trios on this 2-core machine")
-    print(f"{'workers':>7}{'episodes':>9}{'seconds':>9}{'episodes/s':>12}{'sim s/ep':>10}{'dispatch ms/ep':>16}  per worker")
+    print(f"{'workers':>7}{'episodes':>9}{'seconds':>9}{'episodes/s':>12}{'sim s/ep':>10}{'dispatch ms/ep':>16}"
+          f"{'adversary CPU ms/ep':>21}  per worker")
     for r in results:
         dispatch = (r["workers"] / r["rate"] - r["sim_time"]) * 1e3
         print(f"{r['workers']:>7}{r['episodes']:>9}{r['seconds']:>9.1f}{r['rate']:>12.2f}{r['sim_time']:>10.3f}"
-              f"{dispatch:>16.1f}  {r['per_worker']}")
+              f"{dispatch:>16.1f}{r['adversary_cpu_ms']:>21.1f}  {r['per_worker']}")
     if len(results) > 1:
         print(f"speed-up {results[-1]['workers']} vs {results[0]['workers']} worker(s): "
               f"{results[-1]['rate'] / results[0]['rate']:.2f}x")
