@@ -21,8 +21,9 @@ class NodeProcess:
     """A node started as `python -m robofail_ros.nodes.<module>`; stop() escalates SIGINT → SIGTERM → SIGKILL."""
 
     def __init__(self, module: str, params: dict | None = None, domain_id: int = 0, log_dir: Path | None = None,
-                 params_file: Path | None = None, namespace: str | None = None):
-        args = [sys.executable, "-m", f"robofail_ros.nodes.{module}", "--ros-args"]
+                 params_file: Path | None = None, namespace: str | None = None, prefix: list[str] | None = None,
+                 env: dict[str, str] | None = None):
+        args = [*(prefix or []), sys.executable, "-m", f"robofail_ros.nodes.{module}", "--ros-args"]
         if namespace is not None:
             args += ["-r", f"__ns:={namespace}"]
         if params_file is not None:
@@ -31,7 +32,7 @@ class NodeProcess:
             args += ["-p", f"{k}:={_param(v)}"]
         self.log_path = (log_dir or Path("/tmp")) / f"{module}-{os.getpid()}-{time.time_ns()}.log"
         self._log = self.log_path.open("w")
-        self.proc = subprocess.Popen(args, env=ros_env(domain_id), cwd=ROOT, stdout=self._log,
+        self.proc = subprocess.Popen(args, env={**ros_env(domain_id), **(env or {})}, cwd=ROOT, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     def alive(self) -> bool:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import time
 
 import pytest
@@ -63,3 +65,56 @@ def test_two_workers_share_an_audit_and_losing_one_mid_audit_loses_and_repeats_n
                       tmp_path / "local", film=False)
     assert {r.episode_id: (r.seed, r.perturbations, r.outcome, r.steps) for r in local.records} == \
         {i: (r.seed, r.perturbations, r.outcome, r.steps) for i, r in graph.items()}
+
+
+def _ip(*args: str) -> bool:
+    return subprocess.run(["ip", *args], capture_output=True).returncode == 0
+
+
+@pytest.fixture
+def network_namespace():
+    """A second 'host': a network namespace joined to this one by a veth pair with addresses of our own.
+
+    DDS then crosses a real network interface (UDP over the veth, static peers; nothing leaves on other
+    interfaces), not only process boundaries. Skipped where namespaces cannot be made.
+    """
+    tag = f"{os.getpid() % 1000}"
+    ns, host_if, ns_if = f"rfw{tag}", f"rfh{tag}", f"rfn{tag}"
+    subnet = 10 + os.getpid() % 200
+    host_ip, ns_ip = f"10.231.{subnet}.1", f"10.231.{subnet}.2"
+    if shutil.which("ip") is None or not _ip("netns", "add", ns):
+        pytest.skip("network namespaces cannot be made here (needs iproute2 and root)")
+    try:
+        ok = (_ip("link", "add", host_if, "type", "veth", "peer", "name", ns_if)
+              and _ip("link", "set", ns_if, "netns", ns)
+              and _ip("addr", "add", f"{host_ip}/24", "dev", host_if) and _ip("link", "set", host_if, "up")
+              and _ip("netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/24", "dev", ns_if)
+              and _ip("netns", "exec", ns, "ip", "link", "set", ns_if, "up")
+              and _ip("netns", "exec", ns, "ip", "link", "set", "lo", "up"))
+        if not ok:
+            pytest.skip("could not wire a veth pair into the network namespace")
+        yield ns, host_ip, ns_ip
+    finally:
+        _ip("link", "del", host_if)
+        _ip("netns", "del", ns)
+
+
+def test_a_worker_on_another_host_is_discovered_and_runs_the_audit(tmp_path, network_namespace):
+    ns, host_ip, ns_ip = network_namespace
+    d, out = domain(), tmp_path / "remote"
+    remote_env = {"ROS_STATIC_PEERS": host_ip}
+    worker_ns = names.worker_namespace(7)
+    remote = [NodeProcess(n, {"camera_every": 0} if n == "simulator" else {}, d, tmp_path, namespace=worker_ns,
+                          prefix=["ip", "netns", "exec", ns], env=remote_env)
+              for n in ("simulator", "policy", "perturbation")]
+    adversary = NodeProcess("adversary", {"out_dir": str(out), "searcher": "uniform", "episodes": 6,
+                                          "control_episodes": 1}, d, tmp_path, env={"ROS_STATIC_PEERS": ns_ip})
+    log = out / LOG_NAME
+    try:
+        assert wait_until(lambda: log.exists() and len(load_log(log).episodes) == 7, 300), \
+            adversary.output()[-2000:] + remote[0].output()[-2000:]
+        assert {r.worker for r in load_log(log).episodes} == {"worker_7"}
+        assert "worker worker_7 joined" in adversary.output()
+    finally:
+        for node in [adversary, *remote]:
+            node.stop()
