@@ -716,7 +716,7 @@ def test_after_the_fuzzing_nothing_is_broken(graph, lift_sim, audit_before):
     assert listing.success and "27 perturbations of Lift" in listing.message
     clear = call(Trigger, names.node_topic(names.PERTURBATION, names.CLEAR), timeout=30)
     assert clear.success, clear.message
-    sim = names.node_topic(names.SIMULATOR, "")
+    sim = names.node_topic(names.SIMULATOR, "") + "/"
     active = call(GetParameters, sim + "get_parameters", GetParameters.Request(names=["perturbations"])).values[0]
     assert list(active.string_array_value) == []
     # the cleared scene from the initial state looks exactly as it did before any perturbation

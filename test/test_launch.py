@@ -340,3 +340,27 @@ def test_the_launch_file_starts_the_five_node_executables_and_rviz_on_request(la
     command = ["".join(s.perform(context) for s in part) for part in rviz[0].cmd[1:]  # cmd[0]: the executable
                if not any(isinstance(s, LocalSubstitution) for s in part)]  # ROS arguments, filled in at execution
     assert command[command.index("-d") + 1] == f"{prefix}/share/robofail_ros/config/robofail.rviz"
+
+
+def test_workers_argument_starts_one_trio_per_worker_namespace_and_a_single_adversary(launch_module, tmp_path,
+                                                                                        monkeypatch):
+    prefix = tmp_path / "prefix"
+    (prefix / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
+    (prefix / "share" / "ament_index" / "resource_index" / "packages" / "robofail_ros").touch()
+    (prefix / "share" / "robofail_ros").mkdir()
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
+    module = load_launch_file()
+    context = launch_context(params_file=PARAMS_FILE, workers=2)
+    actions = module._nodes(context)
+    def namespace_of(action) -> str:
+        ns = action._Node__node_namespace  # launch_ros keeps what it was given; ours are plain strings
+        return ns if isinstance(ns, str) else "".join(part.perform(context) for part in ns)
+
+    placed = sorted((a.node_executable, namespace_of(a)) for a in actions)
+    trios = [(n, ns) for n, ns in placed if n in ("simulator", "policy", "perturbation")]
+    assert sorted({ns.strip("/") for _, ns in trios}) == ["robofail/worker_0", "robofail/worker_1"]
+    assert len(trios) == 6
+    assert [n for n, _ in placed].count("adversary") == 1 and [n for n, _ in placed].count("analysis") == 1
+    assert evaluated(module._overrides(context, str(PARAMS_FILE))[names.ADVERSARY], context) == {"workers": 2}
+    worker_only = module._nodes(launch_context(params_file=PARAMS_FILE, workers=1, first_worker=3, audit="false"))
+    assert sorted(a.node_executable for a in worker_only) == ["perturbation", "policy", "simulator"]
