@@ -79,21 +79,25 @@ class GraphClient:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = rclpy.create_node(name, context=self.context)
+        self._clients: dict[str, object] = {}
         # Single-threaded: rclpy's multi-threaded executor adds tens to hundreds of ms of latency here.
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._thread = threading.Thread(target=self.executor.spin, daemon=True)
         self._thread.start()
 
-    def call(self, srv_type, name: str, request=None, timeout: float = 30.0):
-        client = self.node.create_client(srv_type, name)
-        if not client.wait_for_service(timeout_sec=timeout):
-            raise TimeoutError(f"service {name} not available")
+    def call(self, srv_type, name: str, request=None, timeout: float = 30.0, wait: float | None = None):
+        """Call a service (one client per service name, kept); LookupError if it never appears within `wait`."""
+        client = self._clients.get(name)
+        if client is None:
+            client = self._clients[name] = self.node.create_client(srv_type, name)
+        if not client.wait_for_service(timeout_sec=timeout if wait is None else wait):
+            raise LookupError(f"service {name} not available")
         future = client.call_async(request or srv_type.Request())
         done = threading.Event()
         future.add_done_callback(lambda _: done.set())
         if not done.wait(timeout):
-            raise TimeoutError(f"service {name} did not answer")
+            raise TimeoutError(f"service {name} did not answer within {timeout} s")
         return future.result()
 
     def collect(self, msg_type, topic: str, qos) -> list:

@@ -420,29 +420,6 @@ def domain() -> int:
 SIM_PARAMS = {"camera_every": 0, "action_timeout": 3.0}
 
 
-class Calls:
-    """Service calls with one client per service name (GraphClient.call makes a new client each time)."""
-
-    def __init__(self, client):
-        self.client = client
-        self.clients: dict[str, object] = {}
-
-    def __call__(self, srv_type, name: str, request=None, timeout: float = 60.0, wait: float = 30.0):
-        import threading
-
-        c = self.clients.get(name)
-        if c is None:
-            c = self.clients[name] = self.client.node.create_client(srv_type, name)
-        if not c.wait_for_service(timeout_sec=wait):
-            raise LookupError(f"service {name} not available")
-        future = c.call_async(request or srv_type.Request())
-        done = threading.Event()
-        future.add_done_callback(lambda _: done.set())
-        if not done.wait(timeout):
-            raise TimeoutError(f"service {name} did not answer within {timeout} s")
-        return future.result()
-
-
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory, audit_before):
     pytest.importorskip("rclpy")
@@ -463,7 +440,7 @@ def graph(tmp_path_factory, audit_before):
         images = client.collect(Image, names.node_topic(names.SIMULATOR, names.CAMERA_IMAGE, camera="agentview"), SENSOR)
         outcomes = client.collect(DiagnosticStatus, names.node_topic(names.SIMULATOR, names.EPISODE_OUTCOME), RELIABLE)
         assert wait_until(lambda: images, 120), "no camera image from the simulator:\n" + nodes["simulator"].output()
-        call = Calls(client)
+        call = client.call  # one client per service name, kept across the fuzzing
         assert call(Trigger, names.node_topic(names.PERTURBATION, names.CLEAR), wait=60).success
         time.sleep(1.0)  # the cleared scene is re-shown (reset + frame)
         yield {"client": client, "nodes": nodes, "images": images, "outcomes": outcomes, "call": call,
