@@ -97,7 +97,8 @@ def _nodes(context, *args, **kwargs):
     for ns in namespaces:
         actions += [
             node("simulator", ns),
-            node("policy", ns, respawn=True, respawn_delay=2.0),  # a crashed policy node comes back
+            # A crashed policy node comes back; a policy that cannot even load stops retrying after 10 tries.
+            node("policy", ns, respawn=True, respawn_delay=2.0, respawn_max_retries=10),
             node("perturbation", ns),
         ]
     if LaunchConfiguration("audit").perform(context).lower() in ("true", "1", "yes"):
