@@ -17,6 +17,7 @@ setup(
         ("share/" + package_name + "/config/perturbations", glob("config/perturbations/*.yaml")),
     ],
     install_requires=["setuptools"],
+    extras_require={"zoo": ["torchvision==0.29.1", "robomimic==0.3.0"]},
     zip_safe=True,
     maintainer="robofail developers",
     maintainer_email="dev@robofail.local",
