@@ -25,7 +25,7 @@ NODES = ("simulator", "policy", "perturbation", "adversary", "analysis")
 ARGUMENTS = {
     "task": (("simulator", "policy", "perturbation", "adversary", "analysis"), str, "robosuite task (Lift, Stack)"),
     "policy": (("policy", "adversary"), str, "policy under test: vision, expert, or package.module:ClassName"),
-    "searcher": (("adversary", "analysis"), str, "ppo (the paper's), bandit or uniform"),
+    "searcher": (("adversary", "analysis"), str, "ppo (the paper's), bandit, uniform or adaptive"),
     "episodes": (("adversary",), int, "searcher episode budget"),
     "seed": (("adversary",), int, "audit seed"),
     "out_dir": (("adversary", "analysis"), str, "audit folder (episodes.jsonl, report files)"),

@@ -12,7 +12,7 @@ import numpy as np
 
 from robofail_ros.sim import SimConfig, default_worker_count
 
-SEARCHERS = ("ppo", "bandit", "uniform")
+SEARCHERS = ("ppo", "bandit", "uniform", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,8 @@ class AuditConfig:
     policy: str = "vision"
     """Policy under test: vision, expert, or package.module:ClassName."""
     searcher: str = "ppo"
-    """ppo (the paper's adversary), bandit (Thompson sampling) or uniform (the paper's naive sweep)."""
+    """ppo (the paper's adversary), bandit (Thompson sampling), uniform (the paper's naive sweep) or adaptive
+    (one pass, then episodes to the widest interval that still matters for the ranking)."""
     episodes: int = 1024
     """Searcher episode budget, the control run not included."""
     control_episodes: int = 30
@@ -70,7 +71,7 @@ class AuditConfig:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if self.max_depth == 0:
             # The paper's MDP stacks perturbations after a success; the bandit and the sweep
-            # estimate single perturbations, so their episodes are one perturbation deep.
+            # (and adaptive allocation) estimate single perturbations, so their episodes are one perturbation deep.
             object.__setattr__(self, "max_depth", 2 if self.searcher == "ppo" else 1)
         if isinstance(self.max_depth, bool) or not isinstance(self.max_depth, int) or self.max_depth < 1:
             raise ValueError(f"max_depth must be a positive integer, got {self.max_depth!r}")

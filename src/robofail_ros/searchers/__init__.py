@@ -1,4 +1,5 @@
-"""Searchers over the perturbation catalogue: PPO (the paper's), a Thompson bandit, a uniform sweep."""
+"""Searchers over the perturbation catalogue: PPO (the paper's), a Thompson bandit, a uniform sweep, adaptive allocation."""
+from robofail_ros.searchers.adaptive import AdaptiveAllocation
 from robofail_ros.searchers.bandit import ThompsonBandit
 from robofail_ros.searchers.base import SearchContext, Searcher
 from robofail_ros.searchers.uniform import UniformSweep
@@ -10,7 +11,7 @@ def make_searcher(name: str) -> Searcher:
         from robofail_ros.searchers.ppo import PPOAdversary
 
         return PPOAdversary()
-    return {"bandit": ThompsonBandit, "uniform": UniformSweep}[name]()
+    return {"bandit": ThompsonBandit, "uniform": UniformSweep, "adaptive": AdaptiveAllocation}[name]()
 
 
 __all__ = ["SearchContext", "Searcher", "make_searcher"]
