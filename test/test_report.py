@@ -232,3 +232,32 @@ def test_print_summary_writes_to_the_given_console(with_pi):
 
     text = buf.getvalue()
     assert "table_red" in text and "+60.0pp" in text
+
+
+def test_every_reported_number_comes_with_its_episode_count_interval_and_budget(catalogue, tmp_path):
+    analysis = analyse(_records(), catalogue, "bc_policy", "adaptive", budget=40)
+    write_tables(analysis, tmp_path)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["searcher"] == "adaptive" and results["budget"] == 40
+    for e in [results["control"], *results["perturbations"]]:
+        assert {"episodes", "ci_low", "ci_high", "ci_width"} <= set(e)
+        assert e["ci_width"] == pytest.approx(e["ci_high"] - e["ci_low"])
+    assert AuditAnalysis.from_json(results) == analysis
+    rows = _read_csv(tmp_path / "failure_rates.csv")
+    assert all(r["ci_width"] for r in rows)
+
+    table = summary_table(analysis)
+    assert "searcher adaptive" in table.title and "budget 40 searched + 10 control episodes" in table.title
+    widths = list(table.columns[[c.header for c in table.columns].index("width")].cells)
+    assert widths[0] == f"{100 * (lambda lo, hi: hi - lo)(*wilson_interval(7, 10)):.1f}pp"  # table_red, 7/10
+    plot_radar([analysis], tmp_path)
+    with Image.open(tmp_path / "radar_bc_policy.png") as im:
+        assert "budget 40 searched" in im.info["Title"]
+
+
+def test_a_results_json_written_before_widths_and_budgets_still_loads(with_pi):
+    old = with_pi.to_json()
+    old.pop("budget")
+    for e in [old["control"], *old["perturbations"]]:
+        e.pop("ci_width")
+    assert AuditAnalysis.from_json(old).perturbations == with_pi.perturbations

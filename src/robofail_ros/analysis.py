@@ -43,6 +43,14 @@ class RateEstimate:
     def ci_width(self) -> float:
         return self.ci_high - self.ci_low
 
+    def to_json(self) -> dict[str, Any]:
+        """Fields plus the interval width, so a reader of results.json sees how sure each number is."""
+        return {**asdict(self), "ci_width": self.ci_width}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "RateEstimate":
+        return cls(**{k: v for k, v in d.items() if k != "ci_width"})
+
 
 @dataclass
 class AuditAnalysis:
@@ -60,6 +68,8 @@ class AuditAnalysis:
     aborted_episodes: int = 0
     confidence: float = CONFIDENCE
     label: str = ""
+    budget: int | None = None
+    """Searcher episode budget the audit ran with (control not counted); None where unknown."""
 
     @property
     def name(self) -> str:
@@ -72,14 +82,18 @@ class AuditAnalysis:
             p for p in self.perturbations if p.rank is None]
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["control"] = self.control.to_json()
+        d["perturbations"] = [p.to_json() for p in self.perturbations]
+        d["combinations"] = [p.to_json() for p in self.combinations]
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "AuditAnalysis":
         d = dict(d)
-        d["control"] = RateEstimate(**d["control"])
-        d["perturbations"] = [RateEstimate(**p) for p in d["perturbations"]]
-        d["combinations"] = [RateEstimate(**p) for p in d.get("combinations", [])]
+        d["control"] = RateEstimate.from_json(d["control"])
+        d["perturbations"] = [RateEstimate.from_json(p) for p in d["perturbations"]]
+        d["combinations"] = [RateEstimate.from_json(p) for p in d.get("combinations", [])]
         return cls(**d)
 
 
@@ -90,6 +104,7 @@ def analyse(
     searcher: str,
     pi: Sequence[float] | None = None,
     label: str = "",
+    budget: int | None = None,
 ) -> AuditAnalysis:
     """Aggregate records into per-perturbation estimates; aborted episodes are counted, never rated."""
     records = list(records)
@@ -125,5 +140,5 @@ def analyse(
         perturbations=estimates, combinations=combo_estimates,
         pi=[float(p) for p in pi] if pi is not None else None,
         entropy_pi=entropy_nats(pi) if pi is not None else None,
-        total_episodes=len(records), aborted_episodes=len(records) - len(valid), label=label,
+        total_episodes=len(records), aborted_episodes=len(records) - len(valid), label=label, budget=budget,
     )

@@ -104,7 +104,8 @@ def run_audit(
         ctx.run_jobs([j for j in control_jobs(config) if j.episode_id not in recorder])
         pi = make_searcher(config.searcher).run(ctx, config.episodes)
         policy_id = policy_id or next((r.policy_id for r in recorder.records), config.policy)
-        analysis = analyse(recorder.records, catalogue, policy_id, config.searcher, pi=pi)
+        analysis = analyse(recorder.records, catalogue, policy_id, config.searcher, pi=pi,
+                           budget=config.episodes)
         files = write_outputs(analysis, out_dir) if write_files else []
         if film and write_files:
             files += film_worst_failure(vec_env, recorder.records, analysis, out_dir)

@@ -119,7 +119,8 @@ def _load_analysis(folder: Path):
     finals = [s for s in loaded.snapshots if "pi" in s]
     pi = finals[-1]["pi"] if finals else None
     policy_id = loaded.episodes[0].policy_id if loaded.episodes else config.policy
-    return analyse(loaded.episodes, catalogue, policy_id, config.searcher, pi=pi), loaded, config
+    analysis = analyse(loaded.episodes, catalogue, policy_id, config.searcher, pi=pi, budget=config.episodes)
+    return analysis, loaded, config
 
 
 def _report(args: argparse.Namespace) -> int:

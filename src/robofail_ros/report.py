@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # rich is only needed for the console summary
     from rich.table import Table
 
 DPI = 120
-CSV_COLUMNS = ("name", "group", "episodes", "failures", "rate", "ci_low", "ci_high",
+CSV_COLUMNS = ("name", "group", "episodes", "failures", "rate", "ci_low", "ci_high", "ci_width",
                "p_failure_pi", "excess_over_control", "rank")
 PI_COLOUR, RATE_COLOUR = "tab:purple", "tab:blue"
 VALUES = ("rate", "pi")
@@ -130,8 +130,22 @@ def _fmt_pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def budget_text(a: AuditAnalysis) -> str:
+    """'budget 540 searched + 30 control episodes': how much evidence stands behind every number of a report."""
+    if a.budget is None:
+        return f"{a.total_episodes} episodes"
+    return f"budget {a.budget} searched + {a.control.episodes} control episodes"
+
+
+def _budget_suffix(analyses: Sequence[AuditAnalysis]) -> str:
+    """', searcher bandit, budget 540 searched + 30 control episodes' for a one-model figure; models differ otherwise."""
+    if len(analyses) != 1:
+        return ""
+    return f", searcher {analyses[0].searcher}, {budget_text(analyses[0])}"
+
+
 def _model_title(a: AuditAnalysis) -> str:
-    return f"{a.name} on {a.task} (searcher: {a.searcher})"
+    return f"{a.name} on {a.task} (searcher: {a.searcher}, {budget_text(a)})"
 
 
 def entropy_label(a: AuditAnalysis) -> str:
@@ -303,7 +317,7 @@ def plot_heatmap(analyses: list[AuditAnalysis], out_dir: Path, value: str = "rat
             ax.axvline(i - 0.5, color="white", lw=2)
     label = "measured failure rate" if value == "rate" else "P_failure = π(a|o), row-normalised"
     missing = "unmeasured" if value == "rate" else "no π for this model"
-    ax.set_title(f"{label} ({analyses[0].task}); grey = {missing}", fontsize=11)
+    ax.set_title(f"{label} ({analyses[0].task}{_budget_suffix(analyses)}); grey = {missing}", fontsize=11)
     cbar = fig.colorbar(im, ax=ax, fraction=0.025, pad=0.01)
     cbar.ax.tick_params(labelsize=8)
     fig.tight_layout()
@@ -345,7 +359,8 @@ def plot_grouped_bars(analyses: list[AuditAnalysis], out_dir: Path) -> Path:
     ax.set_xlim(-0.6, len(names) - 0.4)
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("failure rate (95% Wilson interval)")
-    fig.suptitle(f"Measured failure rate per perturbation ({analyses[0].task}); × = not measured", fontsize=11)
+    fig.suptitle(f"Measured failure rate per perturbation ({analyses[0].task}{_budget_suffix(analyses)}); "
+                 f"× = not measured", fontsize=11)
     ax.grid(axis="y", color="0.92", zorder=0)
     # Above the axes: inside, it would hide the bars of the first perturbations.
     ax.legend(handles=handles, fontsize=8, ncol=min(len(handles), 8), loc="lower left",
@@ -379,7 +394,7 @@ def plot_stacked_bars(analyses: list[AuditAnalysis], out_dir: Path, value: str =
     ax.set_xlim(-0.6, len(names) - 0.4)
     what = "measured failure rate" if value == "rate" else "P_failure = π(a|o)"
     ax.set_ylabel(f"{what}, stacked over models")
-    ax.set_title(f"Failure modes across models ({analyses[0].task}): {what}", fontsize=11)
+    ax.set_title(f"Failure modes across models ({analyses[0].task}{_budget_suffix(analyses)}): {what}", fontsize=11)
     ax.grid(axis="y", color="0.92", zorder=0)
     ax.legend(fontsize=8, loc="upper left", ncol=min(len(analyses), 4), framealpha=0.9)
     fig.tight_layout()
@@ -443,8 +458,8 @@ def summary_table(analysis: AuditAnalysis, top: int | None = None) -> "Table":
                if c.rate is not None else "control not measured")
     table = Table(
         box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
-        title=(f"{analysis.name} on {analysis.task} — searcher {analysis.searcher}, "
-               f"{analysis.total_episodes} episodes; {control}"),
+        title=(f"{analysis.name} on {analysis.task} — searcher {analysis.searcher}, {budget_text(analysis)}, "
+               f"{analysis.total_episodes} run; {control}"),
         title_justify="left",
     )
     # Numbers keep their width; on a narrow terminal the group column is the one that gives way.
@@ -457,6 +472,7 @@ def summary_table(analysis: AuditAnalysis, top: int | None = None) -> "Table":
     number("fail/n", 5)
     number("rate", 5)
     number("95% interval", 13)
+    number("width", 6)
     number("Δ ctrl", 7)
     has_pi = analysis.pi is not None
     if has_pi:
@@ -471,7 +487,7 @@ def summary_table(analysis: AuditAnalysis, top: int | None = None) -> "Table":
             if c.rate is not None and p.ci_low > c.ci_high:
                 excess = f"[bold red]{excess}[/]"  # worse than control beyond both intervals
         row = [str(p.rank), p.name, p.group, f"{p.failures}/{p.episodes}", _fmt_pct(p.rate),
-               _interval_text(p), excess]
+               _interval_text(p), f"{100 * p.ci_width:.1f}pp", excess]
         if has_pi:
             row.append("n/a" if p.p_failure_pi is None else f"{p.p_failure_pi:.3f}")
         table.add_row(*row)
