@@ -48,6 +48,19 @@ def test_small_ppo_audit_reports_pi_and_its_entropy(tmp_path):
     assert (tmp_path / "ppo_adversary.zip").exists() and (tmp_path / "heatmap_pi.png").exists()
 
 
+def test_small_adaptive_audit_sees_every_perturbation_and_states_its_budget(tmp_path):
+    from robofail_ros.catalogue import load_catalogue
+
+    names = load_catalogue("Lift").names
+    config = AuditConfig(searcher="adaptive", episodes=len(names) + 3, control_episodes=2, workers=2)
+    result = run_audit(config, tmp_path, film=False)
+    searched = [r for r in result.records if r.searcher == "adaptive"]
+    assert len(searched) == len(names) + 3
+    assert [r.perturbations[0] for r in searched[:len(names)]] == names  # the round-robin pass comes first
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["searcher"] == "adaptive" and results["budget"] == len(names) + 3
+
+
 def test_audit_killed_midway_resumes_without_losing_or_repeating_an_episode(tmp_path):
     args = ["audit", "--searcher", "uniform", "--episodes", "40", "--control-episodes", "4", "--workers", "2",
             "--out", str(tmp_path), "--no-video"]
