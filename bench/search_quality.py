@@ -16,11 +16,15 @@ Scores per (searcher, seed, prefix), over the catalogue's single perturbations:
   measured rate; one not yet measured gets 0.5, the Beta(1, 1) prior mean, and `visited` says how many
   were measured. PPO's stacked (two-perturbation) episodes count towards its budget but rate nothing.
 - coverage: the fraction of measured perturbations whose 95% Wilson interval contains the ground-truth rate.
+- repeated: episodes that repeat an earlier one's initial state and perturbations (searchers draw initial
+  states from the control's pool, so a perturbation tried more often than the pool is large repeats them;
+  for a deterministic policy a repeat only copies an outcome and narrows the interval without evidence).
 - top mode identified: the first prefix from which the searcher's top-ranked perturbation stays in the
   ground-truth top set (perturbations whose ground-truth interval overlaps the highest rate's).
 - all modes seen: the first prefix by which every ground-truth failure mode (rate above the control's,
   one-sided Fisher exact test, p < 0.05) has failed at least once on its own.
-For PPO, per π snapshot (after each update): entropy, MAE and Spearman ρ of π against the ground-truth
+For PPO, per π snapshot (taken at the end of each rollout, before that rollout's update, and once more
+at the end of the audit): entropy, MAE and Spearman ρ of π against the ground-truth
 rates, and the total-variation distance between π and the rates normalised to sum to 1.
 
 Writes search_quality.json, search_quality.csv and figures into <out>; prints the summary table last.
@@ -53,7 +57,7 @@ from robofail_ros.analysis import analyse  # noqa: E402
 from robofail_ros.catalogue import Catalogue, load_catalogue  # noqa: E402
 from robofail_ros.config import SEARCHERS, AuditConfig  # noqa: E402
 from robofail_ros.episode import ABORTED, FAILURE, EpisodeRecord  # noqa: E402
-from robofail_ros.record import LOG_NAME, load_log  # noqa: E402
+from robofail_ros.record import LOG_NAME, episode_key, load_log  # noqa: E402
 from robofail_ros.sim import SimConfig  # noqa: E402
 from robofail_ros.stats import entropy_nats  # noqa: E402
 
@@ -109,8 +113,10 @@ def score_prefix(control: list[EpisodeRecord], searched: list[EpisodeRecord], ca
     seen = [i for i, e in enumerate(a.perturbations) if e.rate is not None]
     covered = [a.perturbations[i].ci_low <= truth.rate[i] <= a.perturbations[i].ci_high for i in seen]
     top = a.ranking[0].name if a.ranking and a.ranking[0].rank is not None else None
+    experiments = {episode_key(r.seed, r.perturbations) for r in searched}
     return {
         "episodes": len(searched),
+        "repeated": len(searched) - len(experiments),
         "visited": len(seen),
         "mae": float(np.mean(np.abs(est - truth.rate))),
         "spearman": spearman(est, truth.rate),
@@ -196,7 +202,7 @@ def aggregate(runs: list[dict[str, Any]], searchers: list[str], checkpoints: lis
             if not ps:
                 continue
             row: dict[str, Any] = {"searcher": s, "episodes": n, "seeds": len(ps)}
-            for k in ("mae", "spearman", "coverage", "visited", "mean_ci_width"):
+            for k in ("mae", "spearman", "coverage", "visited", "mean_ci_width", "repeated"):
                 vals = [p[k] for p in ps if p[k] is not None]
                 row[k] = float(np.mean(vals)) if vals else None
                 row[f"{k}_min"] = float(np.min(vals)) if vals else None
@@ -282,7 +288,7 @@ def _entropy(runs: list[dict[str, Any]], n_arms: int, title: str, path: Path) ->
         if pts:
             ax.plot(*zip(*pts), marker="o", ms=4, label=f"seed {r['seed']}")
     ax.axhline(math.log(n_arms), color="0.5", ls="--", lw=1, label=f"uniform π: ln {n_arms} = {math.log(n_arms):.2f}")
-    ax.set_xlabel("searched episodes at the snapshot (one per PPO update)")
+    ax.set_xlabel("searched episodes at the snapshot (end of each rollout, before its update; last: final π)")
     ax.set_ylabel("entropy of π (nats)")
     ax.set_ylim(bottom=0)
     ax.set_title(title, fontsize=10)
@@ -318,7 +324,7 @@ def write_figures(result: dict[str, Any], truth: Truth, out: Path) -> list[Path]
 # --------------------------------------------------------------------------- tables
 
 
-CSV_COLUMNS = ("searcher", "seed", "episodes", "visited", "mae", "spearman", "coverage", "mean_ci_width", "top",
+CSV_COLUMNS = ("searcher", "seed", "episodes", "repeated", "visited", "mae", "spearman", "coverage", "mean_ci_width", "top",
                "top_in_truth_top")
 
 
@@ -345,9 +351,10 @@ def print_summary(result: dict[str, Any]) -> None:
         from rich.table import Table
     except ImportError:  # plain text is enough for a log file
         Console = Table = None
-    head = ("searcher", "episodes", "MAE", "Spearman ρ", "coverage", "visited", "mean CI width", "top ok")
+    head = ("searcher", "episodes", "MAE", "Spearman ρ", "coverage", "visited", "mean CI width", "repeated",
+            "top ok")
     rows = [(r["searcher"], str(r["episodes"]), _f(r["mae"]), _f(r["spearman"]), _f(r["coverage"]),
-             f"{r['visited']:.1f}", _f(r["mean_ci_width"]), f"{r['top_in_truth_top']}/{r['seeds']}")
+             f"{r['visited']:.1f}", _f(r["mean_ci_width"]), f"{r['repeated']:.0f}", f"{r['top_in_truth_top']}/{r['seeds']}")
             for r in result["summary"]]
     title = (f"Search quality: {result['policy']} on {result['task']} vs {result['truth']} "
              f"(means over seeds {result['seeds']})")

@@ -35,7 +35,7 @@ def truth(catalogue):
 
 
 def ep(i, name, failed, searcher="uniform"):
-    return EpisodeRecord(episode_id=f"{searcher}-{i}", seed=i, perturbations=[name] if name else [],
+    return EpisodeRecord(episode_id=f"{searcher}-{i}-{name}-{failed}", seed=i, perturbations=[name] if name else [],
                          outcome=FAILURE if failed else SUCCESS, steps=5, reward=0.0, wall_time=0.0,
                          policy_id="fake", task="Lift", searcher=searcher if name else "control")
 
@@ -87,3 +87,8 @@ def test_pi_is_compared_with_the_rates_normalised_to_sum_to_one(catalogue, truth
     s = sq.score_pi({"episodes": 256, "pi": one_hot.tolist()}, truth)
     assert s["pi_top"] == "light_blue" and not s["pi_top_in_truth_top"]
     assert s["tv_distance"] == pytest.approx(1 - rates[catalogue.names.index("light_blue")])
+
+
+def test_an_episode_repeating_an_initial_state_and_perturbation_is_counted_as_a_repeat(catalogue, truth):
+    searched = [ep(0, "table_red", True), ep(0, "table_red", True), ep(0, "cube_green", True)]
+    assert sq.score_prefix([], searched, catalogue, truth, "bandit")["repeated"] == 1
