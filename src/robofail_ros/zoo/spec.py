@@ -1,0 +1,108 @@
+"""What a zoo model is: algorithm × observation modality × task, its training budget, its inputs.
+
+One place for the zoo's vocabulary and defaults, shared by recording, training, the
+checkpoint adapter and the CLI, so the observation keys a model was trained on are the
+keys the adapter builds at audit time.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+ALGOS = ("bc", "bc_rnn", "bcq", "cql", "hbc")
+"""robomimic algorithms in the zoo; bc_rnn is robomimic's `bc` with its RNN enabled."""
+MODALITIES = ("low_dim", "image", "image_proprio")
+"""low_dim: object + proprioception; image: two cameras only; image_proprio: both cameras + proprioception."""
+TASKS = ("Lift", "Stack")
+
+PROPRIO_KEYS = ("robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos")
+OBJECT_KEY = "object"
+"""robomimic's name for robosuite's `object-state` vector."""
+CAMERAS = ("agentview", "robot0_eye_in_hand")
+IMAGE_SIZE = 84
+RNN_HORIZON = 10
+"""Sequence length of bc_rnn and of HBC's subgoal horizon (robomimic's templates use 10)."""
+
+
+def image_key(camera: str) -> str:
+    """robomimic's key for a camera, which is also the key `Simulation.observe` adds."""
+    return f"{camera}_image"
+
+
+def modality_keys(modality: str) -> tuple[list[str], list[str]]:
+    """(low-dim keys, image keys) a model of `modality` observes."""
+    check_choice("modality", modality, MODALITIES)
+    low_dim = [] if modality == "image" else list(PROPRIO_KEYS)
+    if modality == "low_dim":
+        low_dim.append(OBJECT_KEY)
+    images = [] if modality == "low_dim" else [image_key(c) for c in CAMERAS]
+    return low_dim, images
+
+
+def check_choice(what: str, value: str, accepted: tuple[str, ...]) -> str:
+    if value not in accepted:
+        raise ValueError(f"unknown {what} {value!r}; accepted: {', '.join(accepted)}")
+    return value
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much a model was trained: part of its identity, so a cached model is reused only on an equal budget."""
+
+    steps: int
+    """Gradient steps."""
+    batch_size: int
+    """Samples (sequences, for RNN models) per gradient step."""
+    demos: int
+    """Demonstrations recorded for the dataset (about 10% of them held out as the valid split)."""
+
+    def __post_init__(self) -> None:
+        for name, v in asdict(self).items():
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"Budget.{name} must be a positive integer, got {v!r}")
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+DEFAULT_DEMOS = 100
+#: Gradient steps per (modality, algorithm), sized so the whole Lift zoo trains in ~30 min on a shared 2-core CPU.
+#: Measured here per 100 steps: low-dim (batch 100) bc 2.4 s, bcq 3.1 s, cql 14 s, bc_rnn 26 s, hbc 26 s;
+#: image (batch 16, our SmallConvCore) bc 6 s, bc_rnn 30 s, hbc 40 s, bcq 70 s, cql 360 s.
+DEFAULT_STEPS = {
+    "low_dim": {"bc": 2000, "bc_rnn": 500, "bcq": 2000, "cql": 1000, "hbc": 500},
+    "image": {"bc": 1000, "bc_rnn": 200, "bcq": 100, "cql": 50, "hbc": 200},
+}
+DEFAULT_STEPS["image_proprio"] = DEFAULT_STEPS["image"]
+DEFAULT_BATCH = {"low_dim": 100, "image": 16, "image_proprio": 16}
+"""Image batches are small because a conv-encoder step costs ~30-100x a low-dim one here."""
+IMAGE_CQL_BATCH = 8
+"""CQL encodes every observation 10 more times per critic (its random-action samples): half the image batch."""
+
+
+def default_budget(algo: str, modality: str, demos: int = DEFAULT_DEMOS) -> Budget:
+    check_choice("algorithm", algo, ALGOS)
+    check_choice("modality", modality, MODALITIES)
+    batch = IMAGE_CQL_BATCH if algo == "cql" and modality != "low_dim" else DEFAULT_BATCH[modality]
+    return Budget(DEFAULT_STEPS[modality][algo], batch, demos)
+
+
+def model_name(algo: str, modality: str, task: str) -> str:
+    """A zoo model's id, e.g. `bc_rnn-image-lift`: also its cache folder and its policy_id in audits."""
+    return f"{check_choice('algorithm', algo, ALGOS)}-{check_choice('modality', modality, MODALITIES)}-{task.lower()}"
+
+
+def robomimic_obs(obs: dict[str, np.ndarray], keys: list[str] | tuple[str, ...]) -> dict[str, np.ndarray]:
+    """robomimic's observation dict from a robosuite one (plus `<camera>_image` frames): only `keys`.
+
+    Images stay HxWx3 uint8 here, as robomimic datasets store them; `object` is robosuite's
+    `object-state`. A missing key raises KeyError naming it (the episode is then aborted, not failed).
+    """
+    out = {}
+    for k in keys:
+        source = "object-state" if k == OBJECT_KEY else k
+        if source not in obs:
+            raise KeyError(f"observation lacks {source!r} (robomimic key {k!r}); it has {sorted(obs)}")
+        out[k] = np.asarray(obs[source])
+    return out
