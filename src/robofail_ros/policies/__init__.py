@@ -1,30 +1,32 @@
 """Policies under test, and the one function that turns a user's policy spec into an instance.
 
-Specs: `vision` (default), `expert`, or `package.module:ClassName` for any class
-implementing `PolicyUnderTest`. Nothing from a spec is evaluated as code beyond
+Specs: `vision` (default), `expert`, `robomimic:PATH` for a robomimic checkpoint (a `.pth`
+file or a zoo model folder; needs the zoo extra), or `package.module:ClassName` for any
+class implementing `PolicyUnderTest`. Nothing from a spec is evaluated as code beyond
 importing the named module, which the user controls.
 """
 from __future__ import annotations
 
 import importlib
 
-from robofail_ros.policies.base import PolicyUnderTest
+from robofail_ros.policies.base import PolicySpecError, PolicyUnderTest
 from robofail_ros.policies.expert import ScriptedExpert
 from robofail_ros.policies.vision import VisionScriptedPolicy
 
 BUILTIN_POLICIES = {"vision": VisionScriptedPolicy, "expert": ScriptedExpert}
 DEFAULT_POLICY = "vision"
-
-
-class PolicySpecError(ValueError):
-    """A policy spec names nothing loadable; the message says what is accepted."""
+ROBOMIMIC_PREFIX = "robomimic:"
 
 
 def load_policy(spec: str) -> PolicyUnderTest:
     """Instantiate the policy named by `spec` (see module docstring)."""
     if spec in BUILTIN_POLICIES:
         return BUILTIN_POLICIES[spec]()
-    accepted = f"accepted: {', '.join(BUILTIN_POLICIES)}, or package.module:ClassName"
+    if spec.startswith(ROBOMIMIC_PREFIX):
+        from robofail_ros.policies.robomimic_policy import RobomimicPolicy  # torch/robomimic only when asked for
+
+        return RobomimicPolicy(spec[len(ROBOMIMIC_PREFIX):])
+    accepted = f"accepted: {', '.join(BUILTIN_POLICIES)}, robomimic:PATH, or package.module:ClassName"
     if ":" not in spec:
         raise PolicySpecError(f"unknown policy {spec!r}; {accepted}")
     module_name, _, class_name = spec.partition(":")

@@ -13,6 +13,10 @@ import numpy as np
 from robofail_ros.sim import ObservationNeeds, SceneInfo
 
 
+class PolicySpecError(ValueError):
+    """A policy spec names nothing loadable; the message says what is accepted."""
+
+
 class PolicyUnderTest(ABC):
     """A policy the audit runs; subclasses say what they observe so nothing else is rendered."""
 
