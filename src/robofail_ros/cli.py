@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("dir", type=Path, help="audit folder")
     replay.add_argument("--episode", default=None, help="episode id (default: the worst failure)")
     replay.add_argument("--size", type=_positive_int, default=256, help="video frame size in pixels")
+
+    from robofail_ros.zoo import cli as zoo_cli
+
+    zoo_cli.add_parser(sub, _positive_int)
     return parser
 
 
@@ -183,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "zoo":
+            from robofail_ros.zoo import cli as zoo_cli
+
+            return zoo_cli.run(args)
         return {"audit": _audit, "report": _report, "replay": _replay}[args.command](args)
     except (CatalogueError, PolicySpecError, AuditFolderError, CheckpointError, ValueError, FileNotFoundError) as exc:
         print(f"robofail: error: {exc}", file=sys.stderr)

@@ -1,0 +1,117 @@
+"""`zoo audit`: every cached zoo model audited with the same catalogue, searcher, budget and seeds, then compared.
+
+Each model is an ordinary resumable `run_audit` into `<out>/<model>/`; the comparison
+figures come from the same `write_report` the single-model audit uses, and the zoo table
+puts nominal success, the measured top failure modes and π's view side by side. A model
+with no nominal success cannot fail *because of* a perturbation, so it is listed, not audited.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from robofail_ros.analysis import AuditAnalysis, RateEstimate
+from robofail_ros.audit import run_audit
+from robofail_ros.config import AuditConfig
+from robofail_ros.policies import ROBOMIMIC_PREFIX
+from robofail_ros.sim import SimConfig, default_worker_count
+from robofail_ros.zoo import cache
+
+TABLE_NAME = "zoo_table.md"
+TOP_MODES = 3
+
+
+@dataclass
+class ZooRow:
+    meta: cache.ModelMeta
+    analysis: AuditAnalysis | None
+    wall_time: float = 0.0
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}"
+
+
+def _mode(e: RateEstimate) -> str:
+    return f"{e.name} {e.failures}/{e.episodes} [{_pct(e.ci_low)}, {_pct(e.ci_high)}]%"
+
+
+def row_cells(row: ZooRow) -> list[str]:
+    """model, nominal success, control failures, top failure modes, π's top mode, H(π)."""
+    m = row.meta
+    lo, hi = m.nominal_ci
+    nominal = f"{m.nominal_successes}/{m.nominal_episodes} [{_pct(lo)}, {_pct(hi)}]%"
+    a = row.analysis
+    if a is None:
+        return [m.name, nominal, "—", "not audited: no nominal success", "—", "—"]
+    c = a.control
+    control = f"{c.failures}/{c.episodes} [{_pct(c.ci_low)}, {_pct(c.ci_high)}]%"
+    top = [e for e in a.ranking if e.failures > 0][:TOP_MODES]
+    modes = "; ".join(_mode(e) for e in top) or "no perturbation caused a failure"
+    if a.pi is None:
+        pi_top, entropy = f"n/a ({a.searcher}: no π)", "n/a"
+    else:
+        best = max(a.perturbations, key=lambda e: e.p_failure_pi or 0.0)
+        pi_top, entropy = f"{best.name} {best.p_failure_pi:.2f}", f"{a.entropy_pi:.2f}"
+    return [m.name, nominal, control, modes, pi_top, entropy]
+
+
+HEADERS = ["model", "nominal success [95% CI]", "control failures", f"top-{TOP_MODES} failure modes, failures/episodes [95% CI]",
+           "π top mode (P_failure)", "H(π) nats"]
+
+
+def markdown_table(rows: list[ZooRow]) -> str:
+    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
+    lines += ["| " + " | ".join(row_cells(r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def audit_zoo(task: str, searcher: str, episodes: int, control_episodes: int, workers: int | None, seed: int,
+              out: Path, film: bool = False, console=None) -> list[ZooRow]:
+    """Audit every cached model of `task` (resuming any finished part), write figures and the zoo table into `out`."""
+    from rich.table import Table
+    from tqdm import tqdm
+
+    from robofail_ros.report import write_report
+
+    models = [(f, m) for f, m in cache.list_models() if m.task == task]
+    if not models:
+        raise FileNotFoundError(f"no zoo models for {task} in {cache.zoo_dir()}; run `robofail zoo build --task {task}`")
+    out = Path(out)
+    rows: list[ZooRow] = []
+    for folder, meta in models:
+        if meta.nominal_successes == 0:
+            rows.append(ZooRow(meta, None))
+            continue
+        config = AuditConfig(sim=SimConfig(task=task), policy=f"{ROBOMIMIC_PREFIX}{folder}", searcher=searcher,
+                             episodes=episodes, control_episodes=control_episodes, seed=seed,
+                             workers=workers or default_worker_count())
+        bar = tqdm(total=control_episodes + episodes, desc=meta.name, unit="ep", dynamic_ncols=True)
+
+        def progress(record, done, total, bar=bar):
+            bar.n = done
+            bar.refresh()
+
+        try:
+            result = run_audit(config, out / meta.name, on_record=progress, film=film)
+        finally:
+            bar.close()
+        result.analysis.label = meta.name
+        rows.append(ZooRow(meta, result.analysis, result.wall_time))
+    analyses = [r.analysis for r in rows if r.analysis is not None]
+    if analyses:
+        write_report(analyses, out)
+    (out / TABLE_NAME).write_text(markdown_table(rows))
+    (out / "zoo_table.json").write_text(json.dumps(
+        [{"model": r.meta.to_json(), "audit": r.analysis.to_json() if r.analysis else None,
+          "audit_wall_time_s": round(r.wall_time, 1)} for r in rows], indent=2))
+    if console is not None:
+        table = Table(title=f"zoo audit: {task}, {searcher}, {control_episodes} control + {episodes} searched episodes per model")
+        for h in HEADERS:
+            table.add_column(h)
+        for r in rows:
+            table.add_row(*row_cells(r))
+        console.print(table)
+        console.print(f"figures and {TABLE_NAME} in {out}")
+    return rows

@@ -1,0 +1,97 @@
+"""`zoo build`: record the demos once, train every requested (algorithm, modality), measure nominal success.
+
+Resumable: a model whose cached metadata names the same dataset hash and budget is kept,
+so re-running after a crash trains only what is missing. Nominal success is measured
+with the audit's own `run_episode` on initial states no demo started from.
+"""
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from robofail_ros.episode import SUCCESS, ABORTED, run_episode
+from robofail_ros.policies import load_policy
+from robofail_ros.policies import ROBOMIMIC_PREFIX
+from robofail_ros.sim import SimConfig, Simulation
+from robofail_ros.stats import wilson_interval
+from robofail_ros.zoo import cache
+from robofail_ros.zoo.demos import record_demos
+from robofail_ros.zoo.spec import Budget, model_name
+
+log = logging.getLogger(__name__)
+
+NOMINAL_SEED_SALT = 0x40E1
+NOMINAL_EPISODES = 20
+
+
+def nominal_seed(index: int) -> int:
+    return int(np.random.SeedSequence([NOMINAL_SEED_SALT, int(index)]).generate_state(1)[0])
+
+
+@dataclass
+class Nominal:
+    successes: int
+    episodes: int
+    aborted: int
+    wall_time: float
+
+
+def evaluate_nominal(sim: Simulation, folder: Path, episodes: int = NOMINAL_EPISODES) -> Nominal:
+    """Success rate of a checkpoint in the unperturbed scene, through the same adapter the audit uses."""
+    started = time.perf_counter()
+    policy = load_policy(f"{ROBOMIMIC_PREFIX}{folder}")
+    policy.bind(sim.scene)
+    records = [run_episode(sim, policy, (), nominal_seed(i), episode_id=f"nominal-{i}") for i in range(episodes)]
+    aborted = [r for r in records if r.outcome == ABORTED]
+    if aborted:
+        log.warning("%s: %d nominal episode(s) aborted, first: %s", folder.name, len(aborted), aborted[0].reason)
+    return Nominal(sum(r.outcome == SUCCESS for r in records), episodes, len(aborted), time.perf_counter() - started)
+
+
+def ensure_dataset(task: str, demos: int, seed: int, on_demo: Callable[[int, int], None] | None = None) -> Path:
+    path = cache.dataset_path(task, demos, seed)
+    if not path.is_file():
+        stats = record_demos(path, task=task, demos=demos, seed=seed, on_demo=on_demo)
+        log.info("recorded %d demos (%d attempts, %d samples) in %.0f s", stats.demos, stats.attempts, stats.samples,
+                 stats.wall_time)
+    return path
+
+
+def _versions() -> dict:
+    import robomimic
+    import torch
+
+    return {"robomimic": robomimic.__version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def build_model(sim: Simulation, algo: str, modality: str, dataset: Path, dataset_sha: str, budget: Budget,
+                nominal_episodes: int = NOMINAL_EPISODES, seed: int = 0,
+                on_progress: Callable[[int, int, dict], None] | None = None) -> tuple[cache.ModelMeta, bool]:
+    """Train and evaluate one model unless an identical one is cached; returns (meta, trained now)."""
+    from robofail_ros.zoo.train import config_sha256, make_config, train
+
+    name = model_name(algo, modality, sim.config.task)
+    folder = cache.model_dir(name)
+    config_sha = config_sha256(make_config(algo, modality, dataset, budget, seed))
+    cached = cache.read_meta(folder)
+    if (cached is not None and (folder / cache.CHECKPOINT_NAME).is_file() and cached.dataset_sha256 == dataset_sha
+            and cached.config_sha256 == config_sha and cached.budget == budget.to_json()
+            and cached.nominal_episodes >= nominal_episodes):
+        return cached, False
+    result = train(algo, modality, dataset, budget, folder / cache.CHECKPOINT_NAME, seed=seed, on_progress=on_progress)
+    nominal = evaluate_nominal(sim, folder, nominal_episodes)
+    meta = cache.ModelMeta(
+        name=name, algo=algo, modality=modality, task=sim.config.task, budget=budget.to_json(), dataset=str(dataset),
+        dataset_sha256=dataset_sha, config_sha256=config_sha, checkpoint_sha256=cache.sha256_file(result.checkpoint),
+        train_wall_time_s=round(result.wall_time, 1), nominal_successes=nominal.successes,
+        nominal_episodes=nominal.episodes, nominal_ci=wilson_interval(nominal.successes, nominal.episodes),
+        nominal_aborted=nominal.aborted, eval_wall_time_s=round(nominal.wall_time, 1), versions=_versions(),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    cache.write_meta(meta, folder)
+    return meta, True
