@@ -24,7 +24,7 @@ NODES = ("simulator", "policy", "perturbation", "adversary", "analysis")
 #: Launch arguments: name -> (which nodes take it as a parameter, parameter type, description).
 ARGUMENTS = {
     "task": (("simulator", "policy", "perturbation", "adversary", "analysis"), str, "robosuite task (Lift, Stack)"),
-    "policy": (("policy", "adversary"), str, "policy under test: vision, expert, or package.module:ClassName"),
+    "policy": (("policy", "adversary"), str, "policy under test: vision, expert, robomimic:PATH, or package.module:ClassName"),
     "searcher": (("adversary", "analysis"), str, "ppo (the paper's), bandit, uniform or adaptive"),
     "episodes": (("adversary",), int, "searcher episode budget"),
     "seed": (("adversary",), int, "audit seed"),

@@ -27,3 +27,29 @@ def clean_lift_sim(lift_sim):
     lift_sim.set_perturbations([])
     yield lift_sim
     lift_sim.set_perturbations([])
+
+
+#: A few demos and a handful of gradient steps: enough to exercise every zoo interface, not to learn the task.
+TINY_ZOO_BUDGET = dict(steps=5, batch_size=8, demos=3)
+
+
+@pytest.fixture(scope="session")
+def zoo_lift_demos(tmp_path_factory):
+    """Three noisy scripted-expert Lift demos in robomimic's hdf5 format (skips without the zoo extra)."""
+    pytest.importorskip("robomimic", reason="the policy zoo needs the zoo extra (requirements-zoo.txt)")
+    from robofail_ros.zoo.demos import record_demos
+
+    return record_demos(tmp_path_factory.mktemp("demos") / "lift.hdf5", task="Lift",
+                        demos=TINY_ZOO_BUDGET["demos"], seed=0).path
+
+
+@pytest.fixture(scope="session")
+def tiny_zoo_models(zoo_lift_demos, tmp_path_factory):
+    """Checkpoints of a few gradient steps: low-dim BC, low-dim BC-RNN (stateful) and image BC."""
+    from robofail_ros.zoo.spec import Budget
+    from robofail_ros.zoo.train import train
+
+    folder = tmp_path_factory.mktemp("models")
+    return {f"{algo}-{modality}": train(algo, modality, zoo_lift_demos, Budget(**TINY_ZOO_BUDGET),
+                                        folder / f"{algo}-{modality}.pth").checkpoint
+            for algo, modality in (("bc", "low_dim"), ("bc_rnn", "low_dim"), ("bc", "image"))}

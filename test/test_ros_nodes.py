@@ -122,6 +122,28 @@ def test_a_missing_policy_node_aborts_the_episode_instead_of_failing_it(graph):
     assert record["outcome"] == "aborted" and "no action from a policy node" in record["reason"]
 
 
+def test_a_robomimic_checkpoint_acts_in_the_policy_node_as_it_does_headless(graph, lift_sim, tiny_zoo_models):
+    from robofail_ros.policies import load_policy
+
+    client, nodes, _, outcomes = graph
+    spec = f"robomimic:{tiny_zoo_models['bc-low_dim']}"
+    ids = client.collect(String, names.node_topic(names.POLICY, "policy_id"), LATCHED)
+    nodes["policy"].stop()
+    domain_id, logs = int(os.environ["ROS_DOMAIN_ID"]), nodes["policy"].log_path.parent
+    nodes["policy"] = NodeProcess("policy", {"policy": spec}, domain_id, logs)
+    try:
+        assert wait_until(lambda: any(m.data.startswith("robomimic-") for m in ids), 90), nodes["policy"].output()
+        remote = run_graph_episode(client, outcomes, ["table_red"], 5, "robomimic-5")
+    finally:
+        nodes["policy"].stop()
+        nodes["policy"] = NodeProcess("policy", {}, domain_id, logs)
+    local_policy = load_policy(spec)
+    local_policy.bind(lift_sim.scene)
+    local = run_episode(lift_sim, local_policy, ["table_red"], 5)
+    assert remote["policy_id"] == local.policy_id and remote["outcome"] != "aborted", remote
+    assert (remote["outcome"], remote["steps"]) == (local.outcome, local.steps)
+
+
 def test_perturbation_services_report_a_missing_simulator(tmp_path):
     d = domain()
     node = NodeProcess("perturbation", {}, d, tmp_path)

@@ -12,25 +12,19 @@ from robofail_ros.episode import ABORTED, run_episode  # noqa: E402
 from robofail_ros.policies import PolicySpecError, load_policy  # noqa: E402
 from robofail_ros.zoo.spec import Budget, CAMERAS, IMAGE_SIZE, PROPRIO_KEYS, modality_keys  # noqa: E402
 
-TINY = Budget(steps=5, batch_size=8, demos=3)
+from conftest import TINY_ZOO_BUDGET  # noqa: E402
+
+TINY = Budget(**TINY_ZOO_BUDGET)
 
 
-@pytest.fixture(scope="module")
-def lift_demos(tmp_path_factory):
-    from robofail_ros.zoo.demos import record_demos
-
-    stats = record_demos(tmp_path_factory.mktemp("demos") / "lift.hdf5", task="Lift", demos=TINY.demos, seed=0)
-    return stats.path
+@pytest.fixture
+def lift_demos(zoo_lift_demos):
+    return zoo_lift_demos
 
 
-@pytest.fixture(scope="module")
-def tiny_models(lift_demos, tmp_path_factory):
-    """Checkpoints of a few gradient steps: low-dim BC, low-dim BC-RNN (stateful) and image BC."""
-    from robofail_ros.zoo.train import train
-
-    folder = tmp_path_factory.mktemp("models")
-    return {f"{algo}-{modality}": train(algo, modality, lift_demos, TINY, folder / f"{algo}-{modality}.pth").checkpoint
-            for algo, modality in (("bc", "low_dim"), ("bc_rnn", "low_dim"), ("bc", "image"))}
+@pytest.fixture
+def tiny_models(tiny_zoo_models):
+    return tiny_zoo_models
 
 
 def test_recorded_demos_load_through_robomimics_own_loader(lift_demos):

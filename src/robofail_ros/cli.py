@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit = sub.add_parser("audit", help="find the scene conditions under which a policy fails")
     audit.add_argument("--task", default=DEFAULTS.sim.task, help=f"robosuite task (catalogues: {', '.join(available_tasks())})")
     audit.add_argument("--catalogue", default=None, help="perturbation catalogue YAML (default: the task's)")
-    audit.add_argument("--policy", default=DEFAULTS.policy, help="vision, expert, or package.module:ClassName")
+    audit.add_argument("--policy", default=DEFAULTS.policy, help="vision, expert, robomimic:PATH (a zoo model), or package.module:ClassName")
     audit.add_argument("--searcher", default=DEFAULTS.searcher, choices=SEARCHERS)
     audit.add_argument("--episodes", type=_positive_int, default=DEFAULTS.episodes, help="searcher episode budget")
     audit.add_argument("--control-episodes", type=_positive_int, default=DEFAULTS.control_episodes,

@@ -37,7 +37,7 @@ class PolicyNode(Node):
     def __init__(self) -> None:
         super().__init__(names.POLICY, namespace=names.NAMESPACE)
         self.declare_parameter("policy", "vision", ParameterDescriptor(
-            description="vision, expert, or package.module:ClassName", read_only=True))
+            description="vision, expert, robomimic:PATH, or package.module:ClassName", read_only=True))
         self.declare_parameter("task", "Lift", ParameterDescriptor(description="task whose calibration to use", read_only=True))
         self.declare_parameter("image_size", 84, ParameterDescriptor(description="simulator image size", read_only=True))
         spec = self.get_parameter("policy").value
