@@ -27,7 +27,8 @@ For PPO, per π snapshot (taken at the end of each rollout, before that rollout'
 at the end of the audit): entropy, MAE and Spearman ρ of π against the ground-truth
 rates, and the total-variation distance between π and the rates normalised to sum to 1.
 
-Writes search_quality.json, search_quality.csv and figures into <out>; prints the summary table last.
+Writes search_quality.json, .csv, .md (Markdown tables for the docs) and figures into <out>; prints the
+summary table last.
 
 Run:  .venv/bin/python bench/search_quality.py --policy vision --truth /tmp/ground_truth_vision/ground_truth.json
       [--searchers ppo bandit uniform adaptive] [--seeds 1 2 3] [--budget 540] [--workers 2] [--out DIR]
@@ -171,6 +172,17 @@ def score_pi(snapshot: dict[str, Any], truth: Truth) -> dict[str, Any]:
     }
 
 
+def _distinct(snapshots: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """π snapshots without repeats (a resumed audit snapshots its unchanged final π again)."""
+    seen, out = set(), []
+    for s in snapshots:
+        key = (s.get("episodes"), tuple(s.get("pi") or ()))
+        if "pi" in s and key not in seen:
+            seen.add(key)
+            out.append(s)
+    return out
+
+
 def score_run(run_dir: Path, searcher: str, checkpoints: list[int], catalogue: Catalogue,
               truth: Truth) -> dict[str, Any]:
     """Every score of one audit folder; prefixes are in the order the episodes were logged (= decided)."""
@@ -188,7 +200,7 @@ def score_run(run_dir: Path, searcher: str, checkpoints: list[int], catalogue: C
                      for n in checkpoints if n <= len(searched)],
         "episodes_to_top": episodes_to_top(control, searched, catalogue, truth),
         "episodes_to_all_modes": episodes_to_all_modes(searched, truth),
-        "pi": [score_pi(s, truth) for s in loaded.snapshots if "pi" in s],
+        "pi": [score_pi(s, truth) for s in _distinct(loaded.snapshots)],
         "final_pi": next((s["pi"] for s in reversed(loaded.snapshots) if "pi" in s), None),
     }
 
@@ -344,6 +356,42 @@ def _f(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
+def _milestone(r: dict[str, Any], key: str) -> str:
+    return str(r[key]) if r[key] is not None else f">{r['searched_episodes']}"
+
+
+def markdown_tables(result: dict[str, Any]) -> str:
+    """The summary as Markdown tables, ready to paste into docs/benchmarks.md."""
+    def rng(row: dict[str, Any], key: str, digits: int = 3) -> str:
+        if row[key] is None:
+            return "n/a"
+        return f"{row[key]:.{digits}f} ({row[f'{key}_min']:.{digits}f}–{row[f'{key}_max']:.{digits}f})"
+
+    lines = [f"Means over seeds {result['seeds']} (min–max in brackets); unmeasured perturbations count as "
+             f"{result['unvisited_estimate']} in MAE and ρ; coverage is over measured perturbations.", "",
+             "| searcher | episodes | MAE | Spearman ρ | coverage | visited | mean CI width | repeated | top ok |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in result["summary"]:
+        lines.append(f"| {r['searcher']} | {r['episodes']} | {rng(r, 'mae')} | {rng(r, 'spearman', 2)} | "
+                     f"{rng(r, 'coverage', 2)} | {r['visited']:.1f} | {r['mean_ci_width']:.2f} | {r['repeated']:.0f} | "
+                     f"{r['top_in_truth_top']}/{r['seeds']} |")
+    lines += ["", "| searcher | seed | episodes to top mode | episodes to all failure modes seen failing |",
+              "|---|---:|---:|---:|"]
+    for r in result["runs"]:
+        lines.append(f"| {r['searcher']} | {r['seed']} | {_milestone(r, 'episodes_to_top')} | "
+                     f"{_milestone(r, 'episodes_to_all_modes')} |")
+    ppo = [r for r in result["runs"] if r["searcher"] == "ppo" and r["pi"]]
+    if ppo:
+        lines += ["", "| PPO seed | snapshot at episode | H(π) nats | MAE π vs rate | ρ π vs rate | TV π vs rate/Σ | "
+                      "π's top | π > 1/N |", "|---:|---:|---:|---:|---:|---:|---|---:|"]
+        for r in ppo:
+            for p in r["pi"]:
+                lines.append(f"| {r['seed']} | {p['episodes']}{' (final)' if p['final'] else ''} | {p['entropy']:.2f} | "
+                             f"{p['mae']:.3f} | {_f(p['spearman'], 2)} | {p['tv_distance']:.3f} | {p['pi_top']} | "
+                             f"{p['pi_above_uniform']} |")
+    return "\n".join(lines) + "\n"
+
+
 def print_summary(result: dict[str, Any]) -> None:
     """The per-budget table (means over seeds) and the per-seed milestones, rich if it is installed."""
     try:
@@ -361,9 +409,8 @@ def print_summary(result: dict[str, Any]) -> None:
     milestones = []
     for s in result["searchers"]:
         rs = [r for r in result["runs"] if r["searcher"] == s]
-        tops = ", ".join(f"s{r['seed']}: {r['episodes_to_top'] or '>' + str(r['searched_episodes'])}" for r in rs)
-        modes = ", ".join(f"s{r['seed']}: {r['episodes_to_all_modes'] or '>' + str(r['searched_episodes'])}"
-                          for r in rs)
+        tops = ", ".join(f"s{r['seed']}: {_milestone(r, 'episodes_to_top')}" for r in rs)
+        modes = ", ".join(f"s{r['seed']}: {_milestone(r, 'episodes_to_all_modes')}" for r in rs)
         milestones.append(f"{s:<9} top mode identified after {tops}; all {len(result['truth_modes'])} "
                           f"failure modes seen failing after {modes}")
     for r in [r for r in result["runs"] if r["searcher"] == "ppo" and r["pi"]]:
@@ -502,10 +549,11 @@ def main() -> None:
     }
     (args.out / "search_quality.json").write_text(json.dumps(result, indent=1) + "\n")
     write_csv(runs, args.out / "search_quality.csv")
+    (args.out / "search_quality.md").write_text(markdown_tables(result))
     figures = write_figures(result, truth, args.out)
     print(f"\n{len(runs)} audit(s) scored against {args.truth}; "
           + (f"study ran for {study_wall / 60:.1f} min; " if not args.evaluate_only else "")
-          + f"files in {args.out}: search_quality.json, search_quality.csv, "
+          + f"files in {args.out}: search_quality.json, .csv, .md, "
           + ", ".join(p.name for p in figures))
     print_summary(result)
 
