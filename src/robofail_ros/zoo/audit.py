@@ -16,6 +16,7 @@ from robofail_ros.audit import run_audit
 from robofail_ros.config import AuditConfig
 from robofail_ros.policies import ROBOMIMIC_PREFIX
 from robofail_ros.sim import SimConfig, default_worker_count
+from robofail_ros.stats import entropy_nats
 from robofail_ros.zoo import cache
 
 TABLE_NAME = "zoo_table.md"
@@ -37,14 +38,22 @@ def _mode(e: RateEstimate) -> str:
     return f"{e.name} {e.failures}/{e.episodes} [{_pct(e.ci_low)}, {_pct(e.ci_high)}]%"
 
 
+def rate_entropy(a: AuditAnalysis) -> float | None:
+    """Entropy of the measured failure rates normalised to sum 1: the paper's spread-of-vulnerability reading,
+    computed from episodes instead of π (which a uniform sweep does not have). None when nothing failed."""
+    rates = [e.rate for e in a.perturbations if e.rate is not None]
+    total = sum(rates)
+    return entropy_nats([r / total for r in rates]) if total > 0 else None
+
+
 def row_cells(row: ZooRow) -> list[str]:
-    """model, nominal success, control failures, top failure modes, π's top mode, H(π)."""
+    """model, nominal success, control failures, top failure modes, π's top mode, H(π), H(measured rates)."""
     m = row.meta
     lo, hi = m.nominal_ci
     nominal = f"{m.nominal_successes}/{m.nominal_episodes} [{_pct(lo)}, {_pct(hi)}]%"
     a = row.analysis
     if a is None:
-        return [m.name, nominal, "—", "not audited: no nominal success", "—", "—"]
+        return [m.name, nominal, "—", "not audited: no nominal success", "—", "—", "—"]
     c = a.control
     control = f"{c.failures}/{c.episodes} [{_pct(c.ci_low)}, {_pct(c.ci_high)}]%"
     top = [e for e in a.ranking if e.failures > 0][:TOP_MODES]
@@ -54,11 +63,12 @@ def row_cells(row: ZooRow) -> list[str]:
     else:
         best = max(a.perturbations, key=lambda e: e.p_failure_pi or 0.0)
         pi_top, entropy = f"{best.name} {best.p_failure_pi:.2f}", f"{a.entropy_pi:.2f}"
-    return [m.name, nominal, control, modes, pi_top, entropy]
+    h_rates = rate_entropy(a)
+    return [m.name, nominal, control, modes, pi_top, entropy, "n/a" if h_rates is None else f"{h_rates:.2f}"]
 
 
 HEADERS = ["model", "nominal success [95% CI]", "control failures", f"top-{TOP_MODES} failure modes, failures/episodes [95% CI]",
-           "π top mode (P_failure)", "H(π) nats"]
+           "π top mode (P_failure)", "H(π) nats", "H(measured rates) nats"]
 
 
 def markdown_table(rows: list[ZooRow]) -> str:
