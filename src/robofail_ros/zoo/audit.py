@@ -35,7 +35,8 @@ def _pct(x: float) -> str:
 
 
 def _mode(e: RateEstimate) -> str:
-    return f"{e.name} {e.failures}/{e.episodes} [{_pct(e.ci_low)}, {_pct(e.ci_high)}]%"
+    excess = "" if e.excess_over_control is None else f" ({100 * e.excess_over_control:+.0f}pp vs control)"
+    return f"{e.name} {e.failures}/{e.episodes} [{_pct(e.ci_low)}, {_pct(e.ci_high)}]%{excess}"
 
 
 def rate_entropy(a: AuditAnalysis) -> float | None:
