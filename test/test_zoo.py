@@ -119,4 +119,5 @@ def test_zoo_table_lists_models_without_nominal_success_instead_of_hiding_them()
     meta = ModelMeta(name="cql-image-lift", algo="cql", modality="image", task="Lift", budget=TINY.to_json(),
                      dataset="d", dataset_sha256="a", config_sha256="b", checkpoint_sha256="c", train_wall_time_s=1.0,
                      nominal_successes=0, nominal_episodes=20, nominal_ci=(0.0, 0.161))
-    assert "| cql-image-lift | 0/20 [0, 16]% | — | not audited: no nominal success | — | — | — |" in markdown_table([ZooRow(meta, None)])
+    row = ZooRow(meta, None, skipped="no nominal success")
+    assert "| cql-image-lift | 0/20 [0, 16]% | — | not audited: no nominal success | — | — | — |" in markdown_table([row])

@@ -21,6 +21,9 @@ from robofail_ros.zoo import cache
 
 TABLE_NAME = "zoo_table.md"
 TOP_MODES = 3
+MIN_NOMINAL_SUCCESS = 0.2
+"""Below this nominal success rate the control run fails so often that no perturbation can show an excess
+(at 1/20 a 4-episode perturbation would have to fail 4/4 just to match the control): listed, not audited."""
 
 
 @dataclass
@@ -28,6 +31,8 @@ class ZooRow:
     meta: cache.ModelMeta
     analysis: AuditAnalysis | None
     wall_time: float = 0.0
+    skipped: str = ""
+    """Why a model was not audited."""
 
 
 def _pct(x: float) -> str:
@@ -54,7 +59,7 @@ def row_cells(row: ZooRow) -> list[str]:
     nominal = f"{m.nominal_successes}/{m.nominal_episodes} [{_pct(lo)}, {_pct(hi)}]%"
     a = row.analysis
     if a is None:
-        return [m.name, nominal, "—", "not audited: no nominal success", "—", "—", "—"]
+        return [m.name, nominal, "—", f"not audited: {row.skipped}", "—", "—", "—"]
     c = a.control
     control = f"{c.failures}/{c.episodes} [{_pct(c.ci_low)}, {_pct(c.ci_high)}]%"
     top = [e for e in a.ranking if e.failures > 0][:TOP_MODES]
@@ -79,7 +84,7 @@ def markdown_table(rows: list[ZooRow]) -> str:
 
 
 def audit_zoo(task: str, searcher: str, episodes: int, control_episodes: int, workers: int | None, seed: int,
-              out: Path, film: bool = False, console=None) -> list[ZooRow]:
+              out: Path, film: bool = False, console=None, min_nominal: float = MIN_NOMINAL_SUCCESS) -> list[ZooRow]:
     """Audit every cached model of `task` (resuming any finished part), write figures and the zoo table into `out`."""
     from rich.table import Table
     from tqdm import tqdm
@@ -92,8 +97,9 @@ def audit_zoo(task: str, searcher: str, episodes: int, control_episodes: int, wo
     out = Path(out)
     rows: list[ZooRow] = []
     for folder, meta in models:
-        if meta.nominal_successes == 0:
-            rows.append(ZooRow(meta, None))
+        if meta.nominal_successes == 0 or (meta.nominal_rate or 0.0) < min_nominal:
+            why = "no nominal success" if meta.nominal_successes == 0 else f"nominal success below {min_nominal:.0%}"
+            rows.append(ZooRow(meta, None, skipped=why))
             continue
         config = AuditConfig(sim=SimConfig(task=task), policy=f"{ROBOMIMIC_PREFIX}{folder}", searcher=searcher,
                              episodes=episodes, control_episodes=control_episodes, seed=seed,

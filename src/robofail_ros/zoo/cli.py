@@ -45,6 +45,8 @@ def add_parser(sub, positive_int) -> None:
     audit.add_argument("--seed", type=int, default=0)
     audit.add_argument("--out", type=Path, default=Path("audits/zoo"), help="one folder per model inside, figures at the top")
     audit.add_argument("--video", action="store_true", help="film each model's worst failure")
+    audit.add_argument("--min-nominal-success", type=float, default=None,
+                       help="audit only models at least this successful unperturbed (default 0.2; 0 audits all but 0/N)")
 
 
 def _console():
@@ -128,7 +130,8 @@ def _audit(args: argparse.Namespace) -> int:
 
     audit_zoo(task=args.task[0], searcher=args.searcher, episodes=args.episodes,
               control_episodes=args.control_episodes, workers=args.workers, seed=args.seed, out=args.out,
-              film=args.video, console=_console())
+              film=args.video, console=_console(),
+              **({} if args.min_nominal_success is None else {"min_nominal": args.min_nominal_success}))
     return 0
 
 
