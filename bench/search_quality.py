@@ -9,7 +9,10 @@ the whole error-vs-episodes curve. Episode counts are searched episodes; each au
 (30 episodes by default) first, the same for every searcher.
 
 Ground truth is a `ground_truth.json` written by bench/ground_truth.py for the same policy (audit seed 0);
-the study's seeds should differ from it, so its initial states are independent of the ground truth's.
+the study's seeds should differ from it, so its initial states are independent of the ground truth's. The
+audit seed fixes more than the initial states: robosuite's Lift draws the cube's nominal size when the model
+is built, from the audit seed, so a study seed's rates for size-sensitive perturbations can differ from the
+ground truth's by more than sampling error. That floor is the same for every searcher of a seed.
 
 Scores per (searcher, seed, prefix), over the catalogue's single perturbations:
 - MAE and Spearman ρ of the estimates against the ground-truth rates. A perturbation's estimate is its
