@@ -169,6 +169,18 @@ def test_every_parameter_in_the_params_file_is_declared_by_its_node(node):
     assert not unknown, f"config/audit.yaml sets {sorted(unknown)} on {node}, which declares none of them"
 
 
+def test_the_params_file_repeats_the_audit_defaults_exactly():
+    """config/audit.yaml must restate AuditConfig's defaults, not drift from them (a ROS user gets the file's)."""
+    from robofail_ros.config import AuditConfig
+
+    defaults = AuditConfig()
+    params = yaml.safe_load(PARAMS_FILE.read_text())
+    adversary = params[f"/**/{names.ADVERSARY}"]["ros__parameters"]
+    assert (adversary["searcher"], adversary["episodes"], adversary["control_episodes"], adversary["policy"]) == (
+        defaults.searcher, defaults.episodes, defaults.control_episodes, defaults.policy)
+    assert params[f"/**/{names.ANALYSIS}"]["ros__parameters"]["searcher"] == defaults.searcher
+
+
 # -- RViz --------------------------------------------------------------------------------------------------------
 def test_rviz_shows_the_failure_bars_in_the_world_frame_the_analysis_node_uses():
     config = yaml.safe_load(RVIZ_FILE.read_text())

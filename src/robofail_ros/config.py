@@ -47,11 +47,15 @@ class AuditConfig:
     sim: SimConfig = field(default_factory=SimConfig)
     policy: str = "vision"
     """Policy under test: vision, expert, or package.module:ClassName."""
-    searcher: str = "ppo"
-    """ppo (the paper's adversary), bandit (Thompson sampling), uniform (the paper's naive sweep) or adaptive
-    (one pass, then episodes to the widest interval that still matters for the ranking)."""
-    episodes: int = 1024
-    """Searcher episode budget, the control run not included."""
+    searcher: str = "adaptive"
+    """adaptive (one pass, then episodes to the widest interval that still matters for the ranking), ppo (the
+    paper's adversary), bandit (Thompson sampling) or uniform (the paper's naive sweep). adaptive is the default
+    because the search-quality study (docs/benchmarks.md, section 7) found it the fastest to calibrated rates:
+    at 216 episodes its error matched what the uniform sweep needed 432 for, while PPO's π collapsed onto one
+    arm and Thompson sampling re-ran the same experiments."""
+    episodes: int = 216
+    """Searcher episode budget, the control run not included: 8 per Lift perturbation, where the study's
+    adaptive audits reached a mean absolute error of 0.02 and a mean 95% interval width of 0.34."""
     control_episodes: int = 30
     """Unperturbed episodes, one per initial state of the seed pool; every searched episode reuses these states."""
     seed: int = 0

@@ -20,6 +20,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from robofail_ros import names
 from robofail_ros.analysis import AuditAnalysis, RateEstimate, analyse
 from robofail_ros.catalogue import load_catalogue
+from robofail_ros.config import AuditConfig
 from robofail_ros.episode import EpisodeRecord
 from robofail_ros.nodes.common import LATCHED, RELIABLE, labelled_vector, run_node
 from robofail_ros.obs_codec import record_from_strings
@@ -85,7 +86,7 @@ class AnalysisNode(Node):
         self.declare_parameter("task", "Lift", ParameterDescriptor(description="task whose catalogue to analyse", read_only=True))
         self.declare_parameter("out_dir", "audits/ros", ParameterDescriptor(
             description="audit folder: its log is read at start, the report is written there", read_only=True))
-        self.declare_parameter("searcher", "ppo", ParameterDescriptor(description="searcher name for the report", read_only=True))
+        self.declare_parameter("searcher", AuditConfig().searcher, ParameterDescriptor(description="searcher name for the report", read_only=True))
         self.declare_parameter("publish_rate", 2.0, ParameterDescriptor(description="Hz of statistics updates"))
         self.catalogue = load_catalogue(self.get_parameter("task").value)
         self.out_dir = Path(self.get_parameter("out_dir").value)
