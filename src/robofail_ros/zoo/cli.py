@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from robofail_ros.config import SEARCHERS
 from robofail_ros.zoo.spec import ALGOS, DEFAULT_DEMOS, MODALITIES, TASKS, Budget, check_choice, default_budget
 
 
@@ -38,7 +39,8 @@ def add_parser(sub, positive_int) -> None:
 
     audit = zsub.add_parser("audit", help="audit every zoo model with the same catalogue and budget; write the figures")
     audit.add_argument("--task", default="Lift", type=_choices("task", TASKS))
-    audit.add_argument("--searcher", default="uniform", choices=("ppo", "bandit", "uniform"))
+    audit.add_argument("--searcher", default="uniform", choices=SEARCHERS,
+                       help="uniform by default: every perturbation equally often from the same initial states for every model")
     audit.add_argument("--episodes", type=positive_int, default=108, help="searched episodes per model")
     audit.add_argument("--control-episodes", type=positive_int, default=20, help="unperturbed episodes per model")
     audit.add_argument("--workers", type=positive_int, default=None)
