@@ -69,7 +69,7 @@ class Budget:
 DEFAULT_DEMOS = 100
 #: Gradient steps per (modality, algorithm), sized so the whole Lift zoo trains in ~30 min on a shared 2-core CPU.
 #: Measured here per 100 steps: low-dim (batch 100) bc 2.4 s, bcq 3.1 s, cql 14 s, bc_rnn 26 s, hbc 26 s;
-#: image (batch 16, our SmallConvCore) bc 6 s, bc_rnn 30 s, hbc 40 s, bcq 70 s, cql 360 s.
+#: image (batch 16, our SmallConvCore) bc 6 s, bc_rnn 32 s, hbc 38 s, bcq 70 s, cql 360 s.
 DEFAULT_STEPS = {
     "low_dim": {"bc": 2000, "bc_rnn": 500, "bcq": 2000, "cql": 1000, "hbc": 500},
     "image": {"bc": 4000, "bc_rnn": 200, "bcq": 100, "cql": 50, "hbc": 200},
