@@ -317,7 +317,9 @@ def _entropy(runs: list[dict[str, Any]], n_arms: int, title: str, path: Path) ->
 
 def write_figures(result: dict[str, Any], truth: Truth, out: Path) -> list[Path]:
     summary, searchers = result["summary"], result["searchers"]
-    what = f"{result['policy']} on {result['task']}, budget {result['budget']}, seeds {result['seeds']}"
+    # A checkpoint spec (robomimic:/long/path/model) would overflow the title: name the model, not its path.
+    policy = result["policy"].rstrip("/").rsplit("/", 1)[-1].removesuffix(".pth")
+    what = f"{policy} on {result['task']}, budget {result['budget']}, seeds {result['seeds']}"
     band = "line: mean over seeds, band: min-max"
     paths = [
         _curve(summary, searchers, "mae", "mean absolute error vs ground truth",
