@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,9 +37,15 @@ def test_small_bandit_audit_writes_its_report(tmp_path):
     assert {r.worker for r in result.records} == {"w0", "w1"}
 
 
+def _sb3_log_folders() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("SB3-*")}
+
+
 def test_small_ppo_audit_reports_pi_and_its_entropy(tmp_path):
     config = AuditConfig(searcher="ppo", episodes=16, control_episodes=2, workers=1, ppo=PPOConfig(n_steps=8))
+    folders_before = _sb3_log_folders()
     result = run_audit(config, tmp_path, film=False)
+    assert _sb3_log_folders() <= folders_before, "PPO must not leave SB3 log folders in the temp directory"
     pi = result.analysis.pi
     assert pi is not None and len(pi) == 27 and sum(pi) == pytest.approx(1.0, abs=1e-5)
     assert 0 < result.analysis.entropy_pi <= 3.2958  # ln 27

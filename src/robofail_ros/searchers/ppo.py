@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 
 from robofail_ros.episode import EpisodeRecord
 from robofail_ros.record import AuditLog, Recorder
@@ -72,6 +73,9 @@ class PPOAdversary(Searcher):
                     f"intact; delete {checkpoint.name} to continue with a fresh PPO, or pass --overwrite") from None
         else:
             model = PPO("CnnPolicy", ctx.vec_env, seed=cfg.seed, device="cpu", verbose=0, **kwargs)
+        # SB3's default logger makes an empty /tmp/SB3-<timestamp> folder on every learn(); everything worth
+        # keeping already goes to the audit log, so PPO gets a logger that writes nowhere.
+        model.set_logger(Logger(folder=None, output_formats=[]))
         remaining = budget - ctx.recorder.count(self.name)
         if remaining > 0:
             callback = AuditCallback(ctx.recorder, ctx.log, budget, observation, checkpoint)
