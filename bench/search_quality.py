@@ -233,14 +233,32 @@ def aggregate(runs: list[dict[str, Any]], searchers: list[str], checkpoints: lis
 COLOURS = {"ppo": "tab:purple", "bandit": "tab:orange", "uniform": "tab:blue", "adaptive": "tab:green"}
 
 
-def _curve(summary: list[dict[str, Any]], searchers: list[str], key: str, ylabel: str, title: str, path: Path,
-           reference: float | None = None) -> Path:
+def _axes(figsize: tuple[float, float]):
+    """A figure for a headless machine (Agg), imported only when figures are drawn."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    return plt.subplots(figsize=figsize)
+
+
+def _finish(fig, ax, title: str, path: Path, legend_size: int = 8) -> Path:
+    """The same title, grid, legend and file settings for every study figure."""
+    import matplotlib.pyplot as plt
+
+    ax.set_title(title, fontsize=10)
+    ax.grid(color="0.92")
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _curve(summary: list[dict[str, Any]], searchers: list[str], key: str, ylabel: str, title: str, path: Path,
+           reference: float | None = None) -> Path:
+    fig, ax = _axes((7, 4.2))
     for s in searchers:
         rows = [r for r in summary if r["searcher"] == s and r[key] is not None]
         if not rows:
@@ -254,22 +272,11 @@ def _curve(summary: list[dict[str, Any]], searchers: list[str], key: str, ylabel
         ax.axhline(reference, color="0.4", ls="--", lw=1)
     ax.set_xlabel("searched episodes (control run not counted)")
     ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=10)
-    ax.grid(color="0.92")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, title, path)
 
 
 def _pi_scatter(runs: list[dict[str, Any]], truth: Truth, title: str, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = _axes((6, 4.5))
     markers = "osD^v<>"
     rng = np.random.default_rng(0)
     for k, r in enumerate(x for x in runs if x["final_pi"] is not None):
@@ -282,22 +289,11 @@ def _pi_scatter(runs: list[dict[str, Any]], truth: Truth, title: str, path: Path
         ax.plot([0, 1], [0, 1 / total], color="0.5", ls=":", lw=1, label="π = rate / Σ rates")
     ax.set_xlabel("ground-truth failure rate (jittered ±0.01)")
     ax.set_ylabel("final π(a|o) of the PPO adversary")
-    ax.set_title(title, fontsize=10)
-    ax.grid(color="0.92")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, title, path, legend_size=7)
 
 
 def _entropy(runs: list[dict[str, Any]], n_arms: int, title: str, path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = _axes((6, 4))
     for r in runs:
         pts = sorted({(p["episodes"], p["entropy"]) for p in r["pi"]})
         if pts:
@@ -306,13 +302,7 @@ def _entropy(runs: list[dict[str, Any]], n_arms: int, title: str, path: Path) ->
     ax.set_xlabel("searched episodes at the snapshot (end of each rollout, before its update; last: final π)")
     ax.set_ylabel("entropy of π (nats)")
     ax.set_ylim(bottom=0)
-    ax.set_title(title, fontsize=10)
-    ax.grid(color="0.92")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, title, path)
 
 
 def write_figures(result: dict[str, Any], truth: Truth, out: Path) -> list[Path]:
