@@ -53,6 +53,10 @@ def test_small_ppo_audit_reports_pi_and_its_entropy(tmp_path):
     snapshots = load_log(tmp_path / LOG_NAME).snapshots
     assert snapshots[-1]["final"] and snapshots[-1]["pi"] == pytest.approx(pi)
     assert (tmp_path / "ppo_adversary.zip").exists() and (tmp_path / "heatmap_pi.png").exists()
+    # 16 episodes are two rollouts of 8, and PPO must have learnt from both (the last one too).
+    from stable_baselines3 import PPO
+
+    assert PPO.load(tmp_path / "ppo_adversary.zip", device="cpu")._n_updates == 2 * PPOConfig().n_epochs
 
 
 def test_small_adaptive_audit_sees_every_perturbation_and_states_its_budget(tmp_path):

@@ -42,7 +42,13 @@ class AuditCallback(BaseCallback):
         for info in self.locals["infos"]:
             if "episode_record" in info:
                 self.recorder.add(EpisodeRecord.from_json(info["episode_record"]))
-        return self.recorder.count("ppo") < self.budget
+        if self.recorder.count("ppo") < self.budget:
+            return True
+        # Budget spent. Stopping here would also skip PPO's update on the rollout just collected (SB3 trains
+        # only after a completed rollout), so a budget of k rollouts would give k-1 updates, and one rollout
+        # none at all. On a rollout's last step, let SB3 complete it and train; learn() then ends by itself.
+        buffer = self.model.rollout_buffer
+        return buffer.pos == buffer.buffer_size - 1
 
     def _on_rollout_end(self) -> None:
         pi = failure_distribution(self.model, self.observation)
