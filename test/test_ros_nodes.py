@@ -225,3 +225,13 @@ def test_a_simulator_that_dies_mid_audit_is_waited_for_and_no_episode_is_lost_or
         client.close()
         for n in [sim, *others]:
             n.stop()
+
+
+def test_the_analysis_node_states_the_budget_the_audit_log_records(tmp_path):
+    from robofail_ros.config import AuditConfig
+    from robofail_ros.nodes.analysis import logged_budget
+    from robofail_ros.record import LOG_NAME, AuditLog, load_log
+
+    AuditLog(tmp_path / LOG_NAME).write_header({"config": AuditConfig(episodes=99).to_json()})
+    assert logged_budget(load_log(tmp_path / LOG_NAME).header) == 99
+    assert logged_budget(None) is None  # no audit started yet: the report says "episodes run" until it has one

@@ -80,6 +80,14 @@ def bar_markers(analysis: AuditAnalysis, frame_id: str = "world", spacing: float
     return MarkerArray(markers=markers)
 
 
+def logged_budget(header: dict | None) -> int | None:
+    """The searched-episode budget an audit log's header records, so the report states it beside every number."""
+    if not header or "config" not in header:
+        return None
+    episodes = header["config"].get("episodes")
+    return int(episodes) if isinstance(episodes, int) and not isinstance(episodes, bool) else None
+
+
 class AnalysisNode(Node):
     def __init__(self) -> None:
         super().__init__(names.ANALYSIS, namespace=names.NAMESPACE)
@@ -93,6 +101,7 @@ class AnalysisNode(Node):
         self.records: dict[str, EpisodeRecord] = {}
         self.pi: list[float] | None = None
         loaded = load_log(self.out_dir / LOG_NAME)
+        self.budget: int | None = logged_budget(loaded.header)
         for r in loaded.episodes:
             self.records[r.episode_id] = r
         snapshots = [s for s in loaded.snapshots if "pi" in s]
@@ -170,8 +179,10 @@ class AnalysisNode(Node):
         """Timer: recompute if something changed; /diagnostics goes out every tick, as monitors expect."""
         if self._dirty:
             self._dirty = False
+            if self.budget is None:  # the adversary writes the header when its audit starts, maybe after us
+                self.budget = logged_budget(load_log(self.out_dir / LOG_NAME).header)
             self.analysis = analyse(self.records.values(), self.catalogue, _policy_id(self.records),
-                                    self.get_parameter("searcher").value, pi=self.pi)
+                                    self.get_parameter("searcher").value, pi=self.pi, budget=self.budget)
             self._publish_statistics(self.analysis)
         if self.analysis is not None:
             diag = DiagnosticArray(status=[diagnostic_for(e, self.analysis.control) for e in self.analysis.perturbations])
