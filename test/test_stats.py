@@ -24,3 +24,12 @@ def test_wilson_interval_without_data_is_uninformative_and_rejects_impossible_co
 def test_entropy_is_in_nats():
     assert entropy_nats([0.25] * 4) == pytest.approx(math.log(4))
     assert entropy_nats([1.0, 0.0]) == 0.0
+
+
+def test_a_certain_distribution_has_zero_entropy_printed_without_a_minus_sign():
+    import math
+
+    from robofail_ros.stats import entropy_nats
+
+    h = entropy_nats([1.0, 0.0, 0.0])
+    assert h == 0.0 and math.copysign(1.0, h) == 1.0 and f"{h:.2f}" == "0.00"

@@ -31,5 +31,5 @@ def wilson_interval(failures: int, n: int, confidence: float = CONFIDENCE) -> tu
 
 
 def entropy_nats(probs: Sequence[float]) -> float:
-    """Shannon entropy H = -sum p log p in nats (the paper's unit)."""
-    return float(-sum(p * math.log(p) for p in probs if p > 0))
+    """Shannon entropy H = -sum p log p in nats (the paper's unit); a one-hot distribution gives 0.0, not -0.0."""
+    return float(-sum(p * math.log(p) for p in probs if p > 0)) + 0.0
