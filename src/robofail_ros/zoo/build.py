@@ -22,12 +22,11 @@ from robofail_ros.sim import SimConfig, Simulation
 from robofail_ros.stats import wilson_interval
 from robofail_ros.zoo import cache
 from robofail_ros.zoo.demos import record_demos
-from robofail_ros.zoo.spec import Budget, model_name
+from robofail_ros.zoo.spec import NOMINAL_EPISODES, Budget, model_name
 
 log = logging.getLogger(__name__)
 
 NOMINAL_SEED_SALT = 0x40E1
-NOMINAL_EPISODES = 20
 
 
 def nominal_seed(index: int) -> int:

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from robofail_ros.config import SEARCHERS
-from robofail_ros.zoo.spec import ALGOS, DEFAULT_DEMOS, MODALITIES, TASKS, Budget, check_choice, default_budget
+from robofail_ros.zoo.spec import ALGOS, DEFAULT_DEMOS, MODALITIES, NOMINAL_EPISODES, TASKS, Budget, check_choice, default_budget
 
 
 def _choices(what: str, accepted: tuple[str, ...]):
@@ -32,7 +32,7 @@ def add_parser(sub, positive_int) -> None:
     build.add_argument("--demos", type=positive_int, default=DEFAULT_DEMOS, help="demonstrations to record/train on")
     build.add_argument("--steps", type=positive_int, default=None, help="gradient steps for every model (default: per model, see spec.py)")
     build.add_argument("--batch-size", type=positive_int, default=None, help="batch size for every model (default: per model)")
-    build.add_argument("--nominal-episodes", type=positive_int, default=20, help="unperturbed episodes for nominal success")
+    build.add_argument("--nominal-episodes", type=positive_int, default=NOMINAL_EPISODES, help="unperturbed episodes for nominal success")
     build.add_argument("--seed", type=int, default=0, help="demo and training seed")
 
     zsub.add_parser("list", help="the cached zoo models with their budget and nominal success")
