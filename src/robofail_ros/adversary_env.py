@@ -10,7 +10,7 @@ stack another perturbation, up to `max_depth`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import gymnasium as gym
 import numpy as np
@@ -30,6 +30,8 @@ class EpisodeJob:
     perturbations: tuple[str, ...]
     seed: int
     searcher: str
+    scene: Mapping[str, float] | None = None
+    """Factor values of a continuous-space episode (None for catalogue and control episodes)."""
 
 
 class AdversaryEnvBase(gym.Env):
@@ -93,7 +95,7 @@ class AdversaryEnvBase(gym.Env):
     # -- direct episode execution (control runs, sweeps, bandits) ----------------------------
     def run_job(self, job: EpisodeJob) -> EpisodeRecord:
         """Run (or take from the resumed log) one episode and label it with this worker."""
-        record = self._completed.take(job.seed, job.perturbations)
+        record = self._completed.take(job.seed, job.perturbations, job.scene)
         if record is None:
             record = self.execute(job)
             record.worker = record.worker or f"w{self.worker}"  # remote workers name themselves
@@ -132,11 +134,14 @@ class AdversaryEnv(AdversaryEnvBase):
         return self.sim.render(ADVERSARY_CAMERA)
 
     def execute(self, job: EpisodeJob) -> EpisodeRecord:
-        return run_episode(self.sim, self.policy, job.perturbations, job.seed, episode_id=job.episode_id)
+        return run_episode(self.sim, self.policy, job.perturbations, job.seed, episode_id=job.episode_id,
+                           scene=job.scene)
 
-    def film(self, perturbations: list[str], seed: int, size: int = 256) -> EpisodeRecord:
+    def film(self, perturbations: list[str], seed: int, size: int = 256,
+             scene: Mapping[str, float] | None = None) -> EpisodeRecord:
         """Re-run an episode rendering every step, for a video."""
-        return run_episode(self.sim, self.policy, perturbations, seed, episode_id="replay", film_size=size)
+        return run_episode(self.sim, self.policy, perturbations, seed, episode_id="replay", film_size=size,
+                           scene=scene)
 
     def close(self) -> None:
         self.sim.close()

@@ -113,6 +113,8 @@ def analyse(
     combos: dict[tuple[str, ...], list[bool]] = {}
     control: list[bool] = []
     for r in valid:
+        if r.scene is not None:  # continuous-space episodes are analysed by continuous.analyse
+            continue
         if not r.perturbations:
             control.append(r.failed)
         elif len(r.perturbations) == 1 and r.perturbations[0] in singles:

@@ -121,6 +121,11 @@ def load_catalogue(task_or_path: str | Path) -> Catalogue:
                 unknown_name_message("task", task_or_path, available_tasks())
                 + " (catalogues live in config/perturbations/)"
             )
+    return parse_catalogue(read_catalogue_yaml(path), source=str(path))
+
+
+def read_catalogue_yaml(path: Path) -> Any:
+    """The parsed YAML of a catalogue file, or a CatalogueError that says why it cannot be read."""
     try:
         text = path.read_text()
     except OSError as exc:
@@ -128,21 +133,21 @@ def load_catalogue(task_or_path: str | Path) -> Catalogue:
     except ValueError as exc:  # not UTF-8 (UnicodeDecodeError), or a NUL character in the path
         raise CatalogueError(f"cannot read catalogue {str(path)!r}: {exc}") from None
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text)
     except RecursionError:
         raise CatalogueError(f"{path}: not valid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         raise CatalogueError(f"{path}: not valid YAML: {exc}") from None
-    return parse_catalogue(data, source=str(path))
 
 
 def parse_catalogue(data: Any, source: str = "<memory>") -> Catalogue:
     """Validate a catalogue already parsed from YAML."""
     if not isinstance(data, dict):
         raise CatalogueError(f"{source}: top level must be a mapping with 'task' and 'perturbations'")
-    unknown = set(data) - {"task", "perturbations", "description"}
+    unknown = set(data) - {"task", "perturbations", "description", "factors"}
     if unknown:
-        raise CatalogueError(f"{source}: unknown top-level key(s) {sorted(unknown, key=str)}; accepted: task, perturbations, description")
+        raise CatalogueError(f"{source}: unknown top-level key(s) {sorted(unknown, key=str)}; "
+                             "accepted: task, perturbations, factors, description")
     task = data.get("task")
     if not isinstance(task, str) or not task:
         raise CatalogueError(f"{source}: 'task' must be a robosuite task name such as Lift, got {task!r}")
@@ -158,6 +163,10 @@ def parse_catalogue(data: Any, source: str = "<memory>") -> Catalogue:
             raise CatalogueError(f"{where}: duplicate name {p.name!r}")
         seen.add(p.name)
         perturbations.append(p)
+    if "factors" in data:  # the continuous scene space shares the file: a bad factor fails the whole load
+        from robofail_ros.factors import parse_factors
+
+        parse_factors(task, data["factors"], source=source)
     return Catalogue(task=task, perturbations=tuple(perturbations), source=source)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -36,6 +36,8 @@ class EpisodeRecord:
     reason: str = ""
     worker: str = ""
     searcher: str = ""
+    scene: dict[str, float] | None = None
+    """Factor values of a continuous-space episode, as the searcher chose them; None for catalogue episodes."""
     frames: list[np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -82,13 +84,13 @@ def run_episode(
     seed: int,
     episode_id: str = "",
     film_size: int | None = None,
+    scene: Mapping[str, float] | None = None,
 ) -> EpisodeRecord:
-    """Apply `perturbations`, reset from `seed`, roll the policy out until success or the horizon.
-
-    With `film_size`, every step is also rendered from the adversary camera for a video.
+    """Apply `scene` (factor values) and `perturbations`, reset from `seed`, roll the policy out until success
+    or the horizon. With `film_size`, every step is also rendered from the adversary camera for a video.
     """
     started = time.perf_counter()
-    sim.set_perturbations(perturbations)
+    sim.set_perturbations(perturbations, scene)
     obs = sim.reset(seed)
     policy.start_episode()
     needs = policy.needs
@@ -117,4 +119,5 @@ def run_episode(
         episode_id=episode_id, seed=int(seed), perturbations=list(perturbations), outcome=outcome,
         steps=steps, reward=reward, wall_time=time.perf_counter() - started,
         policy_id=policy.policy_id, task=sim.config.task, reason=reason, frames=frames,
+        scene=None if scene is None else {k: float(v) for k, v in scene.items()},
     )

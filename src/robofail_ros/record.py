@@ -13,7 +13,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from robofail_ros.episode import EpisodeRecord
 
@@ -107,24 +107,26 @@ class AuditLog:
         self.close()
 
 
-def episode_key(seed: int, perturbations: Iterable[str]) -> tuple[int, tuple[str, ...]]:
-    """What makes two episodes the same experiment: the initial state and the perturbations applied."""
-    return int(seed), tuple(perturbations)
+def episode_key(seed: int, perturbations: Iterable[str],
+                scene: Mapping[str, float] | None = None) -> tuple[int, tuple[str, ...], tuple | None]:
+    """What makes two episodes the same experiment: the initial state, the perturbations and the scene applied."""
+    return int(seed), tuple(perturbations), None if scene is None else tuple(sorted(scene.items()))
 
 
 class CompletedEpisodes:
     """Episodes already in the log, so a resumed audit re-uses them instead of running them again."""
 
     def __init__(self, records: Iterable[EpisodeRecord]) -> None:
-        self._pending: dict[tuple[int, tuple[str, ...]], list[EpisodeRecord]] = {}
+        self._pending: dict[tuple, list[EpisodeRecord]] = {}
         self.counts: Counter = Counter()
         for r in records:
-            self._pending.setdefault(episode_key(r.seed, r.perturbations), []).append(r)
-            self.counts[episode_key(r.seed, r.perturbations)] += 1
+            self._pending.setdefault(episode_key(r.seed, r.perturbations, r.scene), []).append(r)
+            self.counts[episode_key(r.seed, r.perturbations, r.scene)] += 1
 
-    def take(self, seed: int, perturbations: Iterable[str]) -> EpisodeRecord | None:
+    def take(self, seed: int, perturbations: Iterable[str],
+             scene: Mapping[str, float] | None = None) -> EpisodeRecord | None:
         """Hand out (once) a logged episode of the same experiment, or None."""
-        stack = self._pending.get(episode_key(seed, perturbations))
+        stack = self._pending.get(episode_key(seed, perturbations, scene))
         return stack.pop(0) if stack else None
 
     def __len__(self) -> int:

@@ -14,6 +14,7 @@ import io
 import logging
 import os
 from dataclasses import dataclass, field
+from typing import Mapping
 
 import robofail_ros  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
 
@@ -21,6 +22,7 @@ import mujoco
 import numpy as np
 
 from robofail_ros.catalogue import Catalogue, load_catalogue
+from robofail_ros.factors import FactorSpace, optional_factor_space
 from robofail_ros.perturb import LiveModelPerturber
 
 log = logging.getLogger(__name__)
@@ -184,6 +186,9 @@ class Simulation:
     def __init__(self, config: SimConfig = SimConfig(), seed: int = 0, catalogue: Catalogue | None = None) -> None:
         self.config = config
         self.catalogue = catalogue or load_catalogue(config.catalogue or config.task)
+        #: The task's continuous scene space (None when its catalogue declares no factors).
+        self.space: FactorSpace | None = (optional_factor_space(self.catalogue.source)
+                                          if self.catalogue.source.endswith((".yaml", ".yml")) else None)
         if self.catalogue.task.lower() != config.task.lower():
             raise ValueError(f"catalogue {self.catalogue.source} is for task {self.catalogue.task}, not {config.task}")
         self.env = _make_robosuite_env(config, seed)
@@ -196,19 +201,25 @@ class Simulation:
         if config.fast_rendering:
             self.model.mat_reflectance[:] = 0.0
             self.model.vis.quality.offsamples = 0
-        self.perturber = LiveModelPerturber(self.model, self.catalogue)
+        self.perturber = LiveModelPerturber(self.model, self.catalogue, self.space)
         self.reset(seed)
         self.scene = self._nominal_scene()
 
     # -- perturbations ---------------------------------------------------------------------
-    def set_perturbations(self, names: list[str] | tuple[str, ...]) -> None:
-        """Make exactly `names` active; takes effect for rendering at once and physics at next reset."""
-        self.perturber.set(list(names))
+    def set_perturbations(self, names: list[str] | tuple[str, ...], scene: Mapping[str, float] | None = None) -> None:
+        """Make exactly `scene` (factor values) plus `names` active; takes effect for rendering at once and
+        physics at next reset."""
+        self.perturber.set(list(names), scene)
         mujoco.mj_forward(self.model, self.data)
 
     @property
     def active_perturbations(self) -> list[str]:
         return list(self.perturber.applied)
+
+    @property
+    def active_scene(self) -> dict[str, float]:
+        """The factors away from their nominal value, and their values."""
+        return dict(self.perturber.scene)
 
     # -- episode control -------------------------------------------------------------------
     def reset(self, seed: int) -> dict[str, np.ndarray]:

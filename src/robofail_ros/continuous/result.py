@@ -1,0 +1,166 @@
+"""What a continuous audit concluded, as plain records that reports, topics and JSON all read.
+
+The fitted model itself is not stored: `SceneAnalysis` keeps only what a person or a figure needs (curves,
+thresholds, indices, rules, calibration), so `results.json` can be re-read without scikit-learn.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from robofail_ros.analysis import RateEstimate
+
+
+@dataclass
+class FactorInfo:
+    """The factor as the analysis saw it (a copy of the factor space's definition, for self-contained results)."""
+
+    name: str
+    group: str
+    kind: str
+    low: float
+    high: float
+    nominal: float
+    scale: str
+    """'linear' or 'log': how the unit cube maps onto [low, high]."""
+    unit: str = ""
+
+
+@dataclass
+class FactorCurve:
+    """P(failure) along one factor with every other factor at its nominal value, from the fitted model."""
+
+    factor: str
+    values: list[float]
+    p_mean: list[float]
+    p_low: list[float]
+    """Lower edge of the 95% credible band of P(failure) at each value."""
+    p_high: list[float]
+
+
+@dataclass
+class Threshold:
+    """Where failure sets in along one factor (others nominal): P(failure) crosses `level` at `value`."""
+
+    factor: str
+    value: float
+    ci_low: float
+    ci_high: float
+    """95% interval of the crossing, in factor units."""
+    direction: str
+    """'below' when failure sets in as the factor goes below `value`, 'above' when it goes above."""
+    level: float = 0.5
+    text: str = ""
+    """e.g. "fails when light_intensity < 0.31 (x nominal) [0.27, 0.35]"."""
+
+
+@dataclass
+class SobolIndex:
+    """Global sensitivity of P(failure | scene) to one factor over the whole box (SALib)."""
+
+    factor: str
+    s1: float
+    s1_conf: float
+    st: float
+    st_conf: float
+    """Half-widths of the 95% intervals."""
+
+    @property
+    def interaction(self) -> float:
+        """ST - S1: the share of variance this factor causes only together with others."""
+        return self.st - self.s1
+
+
+@dataclass
+class Interaction:
+    """A pair of factors whose joint effect is more than the sum of their effects (Sobol second order)."""
+
+    factors: tuple[str, str]
+    s2: float
+    s2_conf: float
+
+
+@dataclass
+class Condition:
+    """One clause of a failure rule: `factor` `op` `value`, op in '<', '>='."""
+
+    factor: str
+    op: str
+    value: float
+
+
+@dataclass
+class FailureRule:
+    """A readable failure region (a box: a conjunction of conditions) with what the episodes inside it showed."""
+
+    conditions: list[Condition]
+    rate: RateEstimate
+    """Measured failure rate of the episodes inside the box, with its Wilson interval."""
+    excess_over_control: float | None = None
+    text: str = ""
+
+
+@dataclass
+class Calibration:
+    """How well the fitted P(failure | scene) predicts episodes it was not fitted on (cross-validation)."""
+
+    brier: float
+    brier_baseline: float
+    """Brier score of predicting the overall failure rate everywhere: the model must beat it to be useful."""
+    folds: int
+    bin_predicted: list[float]
+    """Reliability curve: mean predicted probability per bin ..."""
+    bin_observed: list[float]
+    """... and the observed failure frequency in that bin ..."""
+    bin_counts: list[int]
+    """... and how many held-out episodes fell in it."""
+
+
+@dataclass
+class SceneAnalysis:
+    """Everything a continuous audit concluded."""
+
+    task: str
+    policy_id: str
+    searcher: str
+    factors: list[FactorInfo]
+    control: RateEstimate
+    episodes: int
+    """Searched episodes that ran to an outcome (aborted ones excluded)."""
+    failures: int
+    aborted_episodes: int = 0
+    budget: int | None = None
+    curves: list[FactorCurve] = field(default_factory=list)
+    thresholds: list[Threshold] = field(default_factory=list)
+    sobol: list[SobolIndex] = field(default_factory=list)
+    interactions: list[Interaction] = field(default_factory=list)
+    """Top interacting pairs, strongest first."""
+    rules: list[FailureRule] = field(default_factory=list)
+    calibration: Calibration | None = None
+    worst_episodes: list[str] = field(default_factory=list)
+    """Ids of failed episodes in the scenes the model finds most failure-prone, worst first (gallery, video)."""
+    model: str = ""
+    """What P(failure | scene) was fitted with, in words (kernel, hyperparameters)."""
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.label or self.policy_id
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "SceneAnalysis":
+        d = dict(d)
+        d["factors"] = [FactorInfo(**f) for f in d["factors"]]
+        d["control"] = RateEstimate.from_json(d["control"])
+        d["curves"] = [FactorCurve(**c) for c in d.get("curves", [])]
+        d["thresholds"] = [Threshold(**t) for t in d.get("thresholds", [])]
+        d["sobol"] = [SobolIndex(**s) for s in d.get("sobol", [])]
+        d["interactions"] = [Interaction(tuple(i["factors"]), i["s2"], i["s2_conf"]) for i in d.get("interactions", [])]
+        d["rules"] = [FailureRule([Condition(**c) for c in r["conditions"]], RateEstimate.from_json(r["rate"]),
+                                  r.get("excess_over_control"), r.get("text", "")) for r in d.get("rules", [])]
+        if d.get("calibration") is not None:
+            d["calibration"] = Calibration(**d["calibration"])
+        return cls(**d)
