@@ -304,8 +304,8 @@ def catalogue_document(rng: random.Random, i: int) -> bytes:
     return data
 
 
-MODEL_FIELDS = ("geom_rgba", "geom_matid", "light_diffuse", "cam_pos", "geom_size", "geom_rbound", "geom_aabb",
-                "body_mass", "body_inertia", "geom_friction", "body_subtreemass")
+MODEL_FIELDS = ("geom_rgba", "geom_matid", "light_diffuse", "cam_pos", "cam_quat", "geom_size", "geom_rbound",
+                "geom_aabb", "body_mass", "body_inertia", "geom_friction", "body_subtreemass")
 
 
 def snapshot(model) -> dict[str, bytes]:
@@ -389,6 +389,120 @@ def test_mutated_catalogues_load_or_raise_catalogue_error_and_bind_cleanly(tmp_p
     assert counts["loaded"] + counts["refused"] == CATALOGUE_DOCUMENTS
     # the fuzzer must exercise both sides of every check, or it tests nothing
     assert counts["loaded"] >= CATALOGUE_DOCUMENTS // 10 and counts["refused"] >= CATALOGUE_DOCUMENTS // 3, counts
+    assert counts["bound"] >= 10 and counts["bind_refused"] >= 3, counts
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The factor section (continuous scene space) of the catalogue
+# ---------------------------------------------------------------------------------------------------------
+FACTOR_DOCUMENTS = 200
+FACTOR_KEYS = ("name", "group", "kind", "targets", "low", "high", "nominal", "scale", "channel", "axis",
+               "rest_on_table", "description")
+
+
+def mutate_factor(rng: random.Random, doc: dict) -> None:
+    """One random mutation of the `factors:` list, weighted towards values that pass the first checks."""
+    from robofail_ros.factors import FACTOR_KINDS, FACTOR_TARGETS
+
+    factors = doc.get("factors")
+    if not isinstance(factors, list) or not factors:
+        doc["factors"] = rng.choice([None, [], {}, "light_intensity", [None]])
+        return
+    f = factors[rng.randrange(len(factors))]
+    if not isinstance(f, dict):
+        return
+    op = rng.choice(list(range(12)) + [6, 6, 6])
+    if op == 0:
+        f.pop(rng.choice(list(f)), None)
+    elif op == 1:
+        f[rng.choice(["low", "high", "nominal"])] = rng.choice([evil_number(rng), -1.0, 0.0, 1e-9, 2.0, 500.0, 1e6])
+    elif op == 2:                                     # a valid-looking range, maybe not for this kind
+        lo = rng.choice([-100.0, -1.0, 0.0, 1e-3, 0.1, 1.0])
+        f.update(low=lo, high=lo + rng.choice([1e-6, 0.5, 1.0, 10.0]), nominal=lo + rng.choice([0.0, 0.25, 2.0]))
+    elif op == 3:
+        f["scale"] = rng.choice(["log", "linear", "LOG", "", None, 1])
+    elif op == 4:
+        f["kind"] = rng.choice(list(FACTOR_KINDS) + ["geom_rgba", "colour", None])
+    elif op == 5:
+        f[rng.choice(["channel", "axis"])] = rng.choice(["hue", "saturation", "value", "x", "y", "z", "yaw", "pitch",
+                                                          "roll", "w", None, 0])
+    elif op == 6 and f.get("kind") in FACTOR_TARGETS:      # well-formed targets, maybe not in the model
+        selector = rng.choice(KIND_TARGETS[FACTOR_TARGETS[f["kind"]]])
+        f["targets"] = ({selector: rng.choice(["^cube", "table", "nothing_matches", "_vis$"])}
+                        if selector == "geom_pattern" else
+                        {selector: [rng.choice([0, 1, 7, "light0", ""])]} if selector == "lights" else
+                        {selector: rng.sample(MODEL_NAMES, rng.choice([1, 2]))})
+    elif op == 6:
+        f["targets"] = rng.choice([{"geoms": [rng.choice(MODEL_NAMES)]}, {"bodies": [rng.choice(MODEL_NAMES)]},
+                                   {"cameras": [rng.choice(MODEL_NAMES)]}, {"lights": [rng.choice([0, 3, "x"])]},
+                                   {"geom_pattern": rng.choice(["^cube", "(", "nothing"])}, [], None])
+    elif op == 7:
+        f["name"] = rng.choice([evil_string(rng, BASE_NAMES), "light_intensity", "a" * 100])
+    elif op == 8:
+        factors.append(copy.deepcopy(f))
+    elif op == 9:
+        factors.remove(f)
+    elif op == 10:
+        f["rest_on_table"] = rng.choice([True, False, "yes"])
+    else:
+        f[evil_key(rng, list(FACTOR_KEYS))] = evil_value(rng, BASE_NAMES)
+
+
+def test_mutated_factor_sections_load_or_raise_catalogue_error_and_scenes_clear_bit_for_bit(tmp_path, lift_sim):
+    from robofail_ros.factors import load_factor_space
+
+    rng = random.Random(SEED + 1)
+    scratch = copy.deepcopy(lift_sim.model)
+    pristine = snapshot(scratch)
+    counts = {"loaded": 0, "refused": 0, "bound": 0, "bind_refused": 0, "scenes": 0}
+    problems: list[str] = []
+    for i in range(FACTOR_DOCUMENTS):
+        doc = copy.deepcopy(BASE_DOC)
+        for _ in range(rng.choice([0, 1, 1, 1, 2, 3])):
+            mutate_factor(rng, doc)
+        path = tmp_path / f"factors{i:04d}.yaml"
+        try:
+            path.write_text(yaml.safe_dump(doc, sort_keys=False))
+        except (yaml.YAMLError, RecursionError, TypeError, UnicodeEncodeError):
+            continue
+        where = f"factor document #{i} (seed {SEED + 1}; {path})"
+        try:
+            catalogue = load_catalogue(path)
+            space = load_factor_space(path)
+        except CatalogueError as exc:
+            counts["refused"] += 1
+            assert str(exc), where
+            continue
+        except Exception as exc:  # noqa: BLE001 - the point of the test
+            problems.append(f"{where}: load raised {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        counts["loaded"] += 1
+        for f in space.factors:
+            if not (f.low <= f.nominal <= f.high and f.low < f.high) or (f.scale == "log" and f.low <= 0):
+                problems.append(f"{where}: factor {f.name} loaded with an impossible range {f}")
+        try:
+            perturber = LiveModelPerturber(scratch, catalogue, space)
+        except CatalogueError:
+            counts["bind_refused"] += 1
+            continue
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{where}: binding raised {type(exc).__name__}: {str(exc)[:200]}")
+            continue
+        counts["bound"] += 1
+        try:
+            for _ in range(3):
+                perturber.set([], space.random_scene(np.random.default_rng(rng.randrange(2 ** 32))))
+                counts["scenes"] += 1
+            perturber.clear()
+        except Exception as exc:  # noqa: BLE001
+            problems.append(f"{where}: a scene raised {type(exc).__name__}: {str(exc)[:200]}")
+            perturber.clear()
+        if snapshot(scratch) != pristine:
+            problems.append(f"{where}: clear() did not restore the model after random scenes")
+            scratch = copy.deepcopy(lift_sim.model)
+    STATS["factors"] = counts
+    assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:30])
+    assert counts["loaded"] >= FACTOR_DOCUMENTS // 5 and counts["refused"] >= FACTOR_DOCUMENTS // 4, counts
     assert counts["bound"] >= 10 and counts["bind_refused"] >= 3, counts
 
 
