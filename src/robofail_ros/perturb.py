@@ -228,6 +228,14 @@ class LiveModelPerturber:
             aabb[i, :3] = 0.0
             aabb[i, 3:] = half
 
+    def _update_box_bounds(self, idx: list[int]) -> None:
+        """geom_rbound and geom_aabb of resized boxes, vectorised (what `_resize` does geom by geom)."""
+        size = self.model.geom_size[idx]
+        self._field("geom_rbound")[idx] = np.sqrt((size * size).sum(axis=1))
+        aabb = self._field("geom_aabb")
+        aabb[idx, :3] = 0.0
+        aabb[idx, 3:] = size
+
     def _set_const(self) -> None:
         mujoco.mj_setConst(self.model, self._scratch)
 
@@ -269,6 +277,7 @@ class LiveModelPerturber:
     def _apply_scene(self, scene: dict[str, float]) -> None:
         """Edit the model for every factor away from nominal; factors sharing targets are combined once."""
         combined: set[str] = set()
+        resized: set[int] = set()
         lights: dict[tuple[int, ...], dict[str, float]] = {}
         for name, value in scene.items():
             b = self._factors[name]
@@ -279,14 +288,17 @@ class LiveModelPerturber:
                 lights.setdefault(b.indices, {})[f.component or "intensity"] = value
             elif f.kind == "camera_position":
                 self._field("cam_pos")[idx, _AXIS[f.component]] += value
-            elif f.kind == "geom_size":
-                self._resize(idx, _AXIS[f.component], value)
+            elif f.kind == "geom_size":  # boxes only (checked on binding): bounds recomputed once, below
+                self._field("geom_size")[idx, _AXIS[f.component]] = value
+                resized.update(idx)
                 if f.rest_on_table:
                     self._rest_geoms.update(idx)
             elif f.kind == "body_mass":
                 self._scale_mass(idx, value)
             elif f.kind == "geom_friction":
                 self._field("geom_friction")[idx] *= value
+        if resized:
+            self._update_box_bounds(sorted(resized))
         for key in combined:
             members = self._combined[key]
             values = {b.spec.component: scene.get(b.spec.name, b.spec.nominal) for b in members}
