@@ -52,6 +52,8 @@ class Threshold:
     level: float = 0.5
     text: str = ""
     """e.g. "fails when light_intensity < 0.31 (x nominal) [0.27, 0.35]"."""
+    band: list[float] | None = None
+    """[a, b] when failure is confined to a band a < factor < b: set on both of the band's edges."""
 
 
 @dataclass
@@ -117,6 +119,19 @@ class Calibration:
 
 
 @dataclass
+class PairMap:
+    """Fitted P(failure) over a grid of two factors, every other factor nominal (the report's 2-D map)."""
+
+    factors: tuple[str, str]
+    x: list[float]
+    """Values of factors[0] (factor units) ..."""
+    y: list[float]
+    """... and of factors[1]."""
+    p: list[list[float]]
+    """p[j][i]: P(failure) at x[i], y[j]."""
+
+
+@dataclass
 class SceneAnalysis:
     """Everything a continuous audit concluded."""
 
@@ -142,6 +157,11 @@ class SceneAnalysis:
     model: str = ""
     """What P(failure | scene) was fitted with, in words (kernel, hyperparameters)."""
     label: str = ""
+    pair_map: PairMap | None = None
+    """The top interacting pair (or, with no credible interaction, the two factors of largest total index)."""
+    p_variance: float | None = None
+    """Variance of the fitted P(failure) over the whole box: what the Sobol indices divide up (near 0: no factor
+    matters, however the shares fall)."""
 
     @property
     def name(self) -> str:
@@ -163,4 +183,7 @@ class SceneAnalysis:
                                   r.get("excess_over_control"), r.get("text", "")) for r in d.get("rules", [])]
         if d.get("calibration") is not None:
             d["calibration"] = Calibration(**d["calibration"])
+        if d.get("pair_map") is not None:
+            m = d["pair_map"]
+            d["pair_map"] = PairMap(tuple(m["factors"]), m["x"], m["y"], m["p"])
         return cls(**d)

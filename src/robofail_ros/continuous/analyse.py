@@ -1,0 +1,115 @@
+"""From the episodes of a continuous audit to a `SceneAnalysis`: one fitted model, everything read from it.
+
+Control episodes (no perturbation, no scene) give the reference rate; searched episodes (with a scene) give the
+data the failure model is fitted on; aborted episodes are counted but never rated. Every random choice derives
+from `seed`, so the same episodes give the same analysis.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Sequence
+
+import numpy as np
+
+from robofail_ros.analysis import CONTROL, RateEstimate
+from robofail_ros.continuous.result import PairMap, SceneAnalysis
+from robofail_ros.continuous.rules import failure_rules
+from robofail_ros.continuous.sensitivity import SobolEstimate, surrogate_sobol
+from robofail_ros.continuous.surrogate import FailureModel, cross_validated_calibration
+from robofail_ros.continuous.thresholds import factor_curves
+from robofail_ros.episode import ABORTED, EpisodeRecord
+
+if TYPE_CHECKING:
+    from robofail_ros.factors import FactorSpace
+
+#: Cross-validation folds of the calibration check (skipped below CALIBRATION_FOLDS * 2 episodes).
+CALIBRATION_FOLDS = 5
+#: Base sample size of the Saltelli design (n_base * (2d + 2) model evaluations) and refits for its intervals.
+SOBOL_BASE = 512
+SOBOL_REFITS = 4
+#: Interacting pairs named, and the side of the pair map's grid.
+TOP_INTERACTIONS = 5
+PAIR_GRID = 40
+#: Failed episodes listed as the worst (gallery, video).
+WORST_EPISODES = 8
+
+
+def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", policy_id: str, searcher: str,
+                   budget: int | None = None, label: str = "", seed: int = 0) -> SceneAnalysis:
+    """Fit P(failure | scene) to the searched episodes and read thresholds, indices, rules and calibration off it.
+
+    Episodes of named perturbations (a catalogue audit's) are neither control nor searched and are ignored. Only
+    `task`, `names`, `nominal`, `vector`, `to_unit`, `from_unit` and `info()` of the space are used.
+    """
+    records = list(records)
+    valid = [r for r in records if r.outcome != ABORTED]
+    control = RateEstimate.measure(CONTROL, CONTROL, [r.failed for r in valid
+                                                      if not r.perturbations and r.scene is None])
+    searched = [r for r in valid if r.scene is not None]
+    aborted = len(records) - len(valid)
+    y = np.array([r.failed for r in searched], dtype=bool)
+    result = SceneAnalysis(task=space.task, policy_id=policy_id, searcher=searcher, factors=space.info(),
+                           control=control, episodes=len(searched), failures=int(y.sum()), aborted_episodes=aborted,
+                           budget=budget, label=label)
+    if not searched:
+        result.model = "no searched episodes: nothing fitted"
+        return result
+    values = np.array([space.vector(r.scene) for r in searched], dtype=float)
+    X = np.asarray(space.to_unit(values), dtype=float)
+    names = list(space.names)
+
+    model = FailureModel(len(names), seed=seed).fit(X, y)
+    result.model = model.describe(names)
+    result.curves, result.thresholds = factor_curves(model, space, seed=seed)
+    sobol = surrogate_sobol(model, names, n_base=SOBOL_BASE, refits=SOBOL_REFITS, seed=seed)
+    if sobol is not None:
+        result.sobol = sobol.indices()
+        result.interactions = sobol.interactions(TOP_INTERACTIONS)
+        result.p_variance = sobol.variance
+        result.pair_map = _pair_map(model, space, _map_pair(sobol, result))
+    else:
+        result.p_variance = 0.0
+    result.rules = failure_rules(values, y, names, control, seed=seed)
+    if len(y) >= 2 * CALIBRATION_FOLDS:
+        result.calibration = cross_validated_calibration(X, y, CALIBRATION_FOLDS, model=model, seed=seed)
+    result.worst_episodes = _worst(model, X, searched, y)
+    return result
+
+
+def _map_pair(sobol: SobolEstimate, result: SceneAnalysis) -> tuple[int, int] | None:
+    """The top interacting pair, else the two factors with the largest total index (None with one factor)."""
+    names = sobol.names
+    if result.interactions:
+        a, b = result.interactions[0].factors
+        return names.index(a), names.index(b)
+    if len(names) < 2:
+        return None
+    first, second = np.argsort(-sobol.st, kind="stable")[:2]
+    return int(first), int(second)
+
+
+def _pair_map(model: FailureModel, space: "FactorSpace", pair: tuple[int, int] | None) -> PairMap | None:
+    """Fitted P(failure) on a PAIR_GRID x PAIR_GRID grid of two factors, the others nominal."""
+    if pair is None:
+        return None
+    i, j = pair
+    grid = np.linspace(0.0, 1.0, PAIR_GRID)
+    gu, gv = np.meshgrid(grid, grid)  # row index: factor j (y), column index: factor i (x)
+    U = np.repeat(np.asarray(space.to_unit(np.asarray(space.nominal, dtype=float)))[None, :], gu.size, axis=0)
+    U[:, i], U[:, j] = gu.ravel(), gv.ravel()
+    p = model.predict(U)[0].reshape(PAIR_GRID, PAIR_GRID)
+    values = np.asarray(space.from_unit(U), dtype=float)
+    xs = values[:PAIR_GRID, i]  # first row: x varies
+    ys = values[::PAIR_GRID, j]  # first column: y varies
+    names = space.names
+    return PairMap((names[i], names[j]), [float(v) for v in xs], [float(v) for v in ys],
+                   [[float(v) for v in row] for row in p])
+
+
+def _worst(model: FailureModel, X: np.ndarray, searched: Sequence[EpisodeRecord], y: np.ndarray) -> list[str]:
+    """Failed episodes in the scenes the model finds most failure-prone, worst first (ties: episode order)."""
+    failed = np.flatnonzero(y)
+    if not len(failed):
+        return []
+    p = model.p_map(X[failed])
+    order = failed[np.argsort(-p, kind="stable")][:WORST_EPISODES]
+    return [searched[k].episode_id for k in order]

@@ -1,0 +1,148 @@
+"""Per factor: P(failure) along the factor with every other factor at nominal, and where failure sets in.
+
+Definition of a threshold (applied separately on each side of the factor's nominal value):
+
+* P0 is the fitted P(failure) at the nominal scene; along the side, the curve reaches its largest value E at
+  x* (the grid point farthest from nominal on a tie).
+* Failure *sets in* on that side only if the rise is large and credible: E - P0 >= MIN_RISE, and in at least
+  CREDIBLE of the joint posterior draws P(x*) > P(nominal).
+* The level is half-way, L = (P0 + E) / 2, so a failure that saturates at 0.6 is located as well as one that
+  reaches 1.0, and a threshold is where the effect is half developed (the "x50" of a dose-response curve).
+* The threshold is the first crossing of L walking outward from nominal (linear interpolation between grid
+  points). If the curve falls back below L before the end of the range, beyond x*, failure is confined to a
+  band [a, b] and both edges are reported (each `Threshold` carries `band`).
+* The 95% interval of each edge repeats the construction on joint posterior draws of the whole curve (each with
+  its own P0, E at x* and level); a draw that never crosses counts as crossing at the end of the range, which
+  widens the interval rather than hiding the doubt.
+
+A side with no credible rise yields no threshold, so a factor that does not matter yields none at all.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from robofail_ros.continuous.result import FactorCurve, FactorInfo, Threshold
+from robofail_ros.continuous.surrogate import FailureModel
+
+if TYPE_CHECKING:
+    from robofail_ros.factors import FactorSpace
+
+#: Points of each factor curve (uniform in unit-cube coordinates, so log factors get log-spaced points).
+GRID_POINTS = 60
+#: Smallest rise of P(failure) over its nominal value worth calling a threshold.
+MIN_RISE = 0.1
+#: Posterior probability that P at the worst point exceeds P at nominal, for the rise to count.
+CREDIBLE = 0.975
+#: Joint posterior draws per factor curve.
+DRAWS = 400
+
+
+def _first_at_or_above(c: np.ndarray, level: float, start: int) -> float | None:
+    """Fractional index of the first crossing of c up through `level` at or after `start` (c[start-1] < level)."""
+    hits = np.flatnonzero(c[start:] >= level)
+    if not len(hits):
+        return None
+    i = start + int(hits[0])
+    if i == 0:
+        return 0.0
+    lo, hi = c[i - 1], c[i]
+    return i - 1 + (level - lo) / (hi - lo) if hi > lo else float(i)
+
+
+def _first_below(c: np.ndarray, level: float, start: int) -> float | None:
+    """Fractional index of the first crossing of c down through `level` after `start` (c[start] >= level)."""
+    hits = np.flatnonzero(c[start:] < level)
+    if not len(hits):
+        return None
+    i = start + int(hits[0])
+    lo, hi = c[i], c[i - 1]
+    return i - 1 + (hi - level) / (hi - lo) if hi > lo else float(i)
+
+
+def _edges(c: np.ndarray, peak: int) -> tuple[float | None, float | None, float]:
+    """Onset and far edge (fractional indices) of the curve c = [P0, P along the side outward], peak index."""
+    level = 0.5 * (c[0] + c[peak])
+    onset = _first_at_or_above(c, level, 1)
+    far = _first_below(c, level, peak) if onset is not None else None
+    return onset, far, level
+
+
+def _fmt(v: float) -> str:
+    return f"{v:.3g}"
+
+
+def _interp(positions: np.ndarray, index: float) -> float:
+    return float(np.interp(index, np.arange(len(positions)), positions))
+
+
+def factor_curves(model: FailureModel, space: "FactorSpace", *, points: int = GRID_POINTS, draws: int = DRAWS,
+                  seed: int = 0) -> tuple[list[FactorCurve], list[Threshold]]:
+    """Curves and thresholds of every factor of `space` (see the module docstring for the definition).
+
+    Only `names`, `nominal`, `to_unit`, `from_unit` and `info()` of the space are used.
+    """
+    infos = space.info()
+    u_nominal = np.asarray(space.to_unit(np.asarray(space.nominal, dtype=float)), dtype=float)
+    grid = np.linspace(0.0, 1.0, points)
+    rng = np.random.default_rng(seed)
+    curves: list[FactorCurve] = []
+    thresholds: list[Threshold] = []
+    for j, info in enumerate(infos):
+        U = np.repeat(u_nominal[None, :], points + 1, axis=0)
+        U[:points, j] = grid
+        values = np.asarray(space.from_unit(U), dtype=float)[:points, j]
+        mean, low, high = model.predict(U)
+        curves.append(FactorCurve(info.name, [float(v) for v in values], [float(v) for v in mean[:points]],
+                                  [float(v) for v in low[:points]], [float(v) for v in high[:points]]))
+        samples = model.sample_p(U, draws, rng)
+        for side in ("below", "above"):
+            outward = (np.flatnonzero(grid < u_nominal[j])[::-1] if side == "below"
+                       else np.flatnonzero(grid > u_nominal[j]))
+            if len(outward) < 2:
+                continue
+            positions = np.concatenate([[float(space.nominal[j])], values[outward]])
+            thresholds += _side_thresholds(info, side, positions, mean[points], mean[outward],
+                                           samples[:, points], samples[:, outward])
+    return curves, thresholds
+
+
+def _side_thresholds(info: FactorInfo, side: str, positions: np.ndarray, p0: float, p_side: np.ndarray,
+                     s0: np.ndarray, s_side: np.ndarray) -> list[Threshold]:
+    """Threshold(s) on one side; positions[0] is nominal, then the grid values outward."""
+    c = np.concatenate([[p0], p_side])
+    peak = int(np.flatnonzero(c == c.max())[-1])
+    if peak == 0 or c[peak] - p0 < MIN_RISE or np.mean(s_side[:, peak - 1] > s0) < CREDIBLE:
+        return []
+    onset, far, level = _edges(c, peak)
+    if onset is None:
+        return []
+    end = len(c) - 1
+    onset_draws, far_draws = [], []
+    for s in range(len(s0)):
+        cs = np.concatenate([[s0[s]], s_side[s]])
+        o, f, _ = _edges(cs, peak) if cs[peak] > cs[0] else (None, None, 0.0)
+        onset_draws.append(end if o is None else o)
+        far_draws.append(end if f is None else f)
+    name, unit = info.name, f" {info.unit}" if info.unit else ""
+    fail_op = "<" if side == "below" else ">"
+    edges = [("onset", onset, onset_draws)] + ([("far", far, far_draws)] if far is not None else [])
+    found = []
+    for role, idx, idx_draws in edges:
+        value = _interp(positions, idx)
+        lo, hi = sorted(_interp(positions, float(q)) for q in np.percentile(idx_draws, [2.5, 97.5]))
+        found.append((role, value, lo, hi))
+    band = sorted([found[0][1], found[1][1]]) if far is not None else None
+    out = []
+    for role, value, lo, hi in found:
+        if band is None:
+            text = f"fails when {name} {fail_op} {_fmt(value)} [{_fmt(lo)}, {_fmt(hi)}]{unit}"
+        else:
+            (_, v1, l1, h1), (_, v2, l2, h2) = sorted(found, key=lambda e: e[1])
+            text = (f"fails when {_fmt(v1)} [{_fmt(l1)}, {_fmt(h1)}] < {name} < "
+                    f"{_fmt(v2)} [{_fmt(l2)}, {_fmt(h2)}]{unit} (a band)")
+        direction = side if role == "onset" else ("above" if side == "below" else "below")
+        out.append(Threshold(name, value, lo, hi, direction, float(level), text, band=band))
+    return out
+

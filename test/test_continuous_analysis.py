@@ -1,0 +1,239 @@
+"""The analysis of a continuous audit recovers what was planted in synthetic outcomes (no simulator).
+
+Each scenario draws scenes from a scrambled Sobol design over a few real Lift factors, decides each episode's
+outcome from a known P(failure | scene), and checks that the analysis finds that truth again: a threshold with
+an interval that covers it, a band, an interacting pair and its rule, the Ishigami function's Sobol indices.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from scipy.stats import qmc
+
+from robofail_ros.continuous.analyse import analyse_scenes
+from robofail_ros.continuous.result import SceneAnalysis
+from robofail_ros.continuous.sensitivity import sobol_indices
+from robofail_ros.continuous.surrogate import FailureModel, cross_validated_calibration
+from robofail_ros.episode import ABORTED, FAILURE, SUCCESS, EpisodeRecord
+from robofail_ros.factors import FactorSpace, load_factor_space
+
+LIFT = load_factor_space("Lift")
+CONTROL_EPISODES = 30
+
+
+def space_of(*names: str) -> FactorSpace:
+    return FactorSpace(task="Lift", factors=tuple(LIFT.get(n) for n in names))
+
+
+def record(i: int, outcome: str, scene: dict[str, float] | None) -> EpisodeRecord:
+    return EpisodeRecord(episode_id=f"ep{i:04d}", seed=i, perturbations=[], outcome=outcome, steps=50, reward=0.0,
+                         wall_time=0.0, policy_id="synthetic", task="Lift", scene=scene)
+
+
+def synthetic_audit(space: FactorSpace, p_failure, n: int, seed: int = 0, control_failures: int = 0,
+                    aborted: int = 0) -> list[EpisodeRecord]:
+    """Control episodes, then n searched episodes on a Sobol design whose outcomes follow p_failure(values)."""
+    rng = np.random.default_rng(seed)
+    values = space.from_unit(qmc.Sobol(space.dim, scramble=True, seed=seed).random(n))
+    failed = rng.random(n) < p_failure(values)
+    records = [record(10_000 + i, FAILURE if i < control_failures else SUCCESS, None) for i in range(CONTROL_EPISODES)]
+    records += [record(i, FAILURE if f else SUCCESS, space.scene(v)) for i, (v, f) in enumerate(zip(values, failed))]
+    records += [record(20_000 + i, ABORTED, space.scene(values[i])) for i in range(aborted)]
+    return records
+
+
+# ----------------------------------------------------------------------------- thresholds: an edge and a band
+THRESHOLD_SPACE = space_of("light_intensity", "cube_value", "camera_yaw", "cube_mass")
+LIGHT_EDGE = 0.3  # x nominal: fails below
+BAND = (0.3, 0.5)  # cube_value: fails only inside (nominal 0.72 lies above it)
+
+
+def dim_light_or_grey_cube(values: np.ndarray) -> np.ndarray:
+    light, value = values[:, 0], values[:, 1]
+    inside = (light < LIGHT_EDGE) | ((value > BAND[0]) & (value < BAND[1]))
+    return np.where(inside, 0.9, 0.05)
+
+
+def threshold_records() -> list[EpisodeRecord]:
+    return synthetic_audit(THRESHOLD_SPACE, dim_light_or_grey_cube, n=512, aborted=3)
+
+
+@pytest.fixture(scope="module")
+def threshold_analysis() -> SceneAnalysis:
+    return analyse_scenes(threshold_records(), THRESHOLD_SPACE, policy_id="synthetic", searcher="sobol", budget=512,
+                          seed=0)
+
+
+def unit_error(factor: str, found: float, truth: float) -> float:
+    """Distance in unit-cube coordinates: a share of the factor's range (log-linearly for a log factor)."""
+    f = LIFT.get(factor)
+    return abs(float(f.to_unit(found)) - float(f.to_unit(truth)))
+
+
+def test_a_known_threshold_is_recovered_within_a_few_percent_and_its_interval_covers_it(threshold_analysis):
+    [light] = [t for t in threshold_analysis.thresholds if t.factor == "light_intensity"]
+    assert light.direction == "below" and light.band is None
+    assert unit_error("light_intensity", light.value, LIGHT_EDGE) < 0.05
+    assert light.ci_low <= LIGHT_EDGE <= light.ci_high
+    assert light.text.startswith("fails when light_intensity < ")
+
+
+def test_failure_confined_to_a_band_gives_both_edges(threshold_analysis):
+    edges = sorted((t for t in threshold_analysis.thresholds if t.factor == "cube_value"), key=lambda t: t.value)
+    assert [t.direction for t in edges] == ["above", "below"]
+    for t, truth in zip(edges, BAND):
+        assert unit_error("cube_value", t.value, truth) < 0.05
+        assert t.ci_low <= truth <= t.ci_high
+        assert t.band == [edges[0].value, edges[1].value]
+    assert "< cube_value <" in edges[0].text
+
+
+def test_factors_without_effect_get_no_threshold_and_small_sobol_indices(threshold_analysis):
+    assert {t.factor for t in threshold_analysis.thresholds} == {"light_intensity", "cube_value"}
+    sobol = {s.factor: s for s in threshold_analysis.sobol}
+    for name in ("camera_yaw", "cube_mass"):
+        assert sobol[name].st < 0.05
+    assert sobol["light_intensity"].st > 0.3 and sobol["cube_value"].st > 0.1
+
+
+def test_each_planted_region_becomes_one_rule_on_its_own_factor(threshold_analysis):
+    by_factors = {frozenset(c.factor for c in r.conditions): r for r in threshold_analysis.rules}
+    assert set(by_factors) == {frozenset({"light_intensity"}), frozenset({"cube_value"})}
+    [light] = by_factors[frozenset({"light_intensity"})].conditions
+    assert light.op == "<" and unit_error("light_intensity", light.value, LIGHT_EDGE) < 0.05
+    band = by_factors[frozenset({"cube_value"})]
+    assert sorted(c.op for c in band.conditions) == ["<", ">="]
+    assert band.text.startswith("0.") and " <= cube_value < " in band.text
+
+
+def test_counts_exclude_aborted_episodes_and_curves_cover_each_range(threshold_analysis):
+    a = threshold_analysis
+    assert (a.episodes, a.aborted_episodes, a.control.episodes) == (512, 3, CONTROL_EPISODES)
+    assert a.failures == sum(r.failed for r in threshold_records() if r.scene is not None)
+    for curve, f in zip(a.curves, THRESHOLD_SPACE.factors):
+        assert curve.values[0] == pytest.approx(f.low) and curve.values[-1] == pytest.approx(f.high)
+        assert all(lo <= p <= hi for lo, p, hi in zip(curve.p_low, curve.p_mean, curve.p_high))
+
+
+# --------------------------------------------------------------------------------- a planted interaction
+INTERACTION_SPACE = space_of("table_hue", "table_saturation", "cube_hue", "cube_saturation")
+
+
+def only_together(values: np.ndarray) -> np.ndarray:
+    """Fails only when table_hue < 0.3 and table_saturation > 0.7: neither alone does anything."""
+    return np.where((values[:, 0] < 0.3) & (values[:, 1] > 0.7), 0.95, 0.02)
+
+
+@pytest.fixture(scope="module")
+def interaction_analysis() -> SceneAnalysis:
+    records = synthetic_audit(INTERACTION_SPACE, only_together, n=512, seed=1)
+    return analyse_scenes(records, INTERACTION_SPACE, policy_id="synthetic", searcher="sobol", seed=0)
+
+
+def test_a_planted_interaction_is_the_top_pair_and_a_rule_on_exactly_those_factors(interaction_analysis):
+    a = interaction_analysis
+    assert a.interactions and set(a.interactions[0].factors) == {"table_hue", "table_saturation"}
+    assert a.interactions[0].s2 - a.interactions[0].s2_conf > 0
+    top = a.rules[0]
+    assert {c.factor for c in top.conditions} == {"table_hue", "table_saturation"}
+    bounds = {c.factor: (c.op, c.value) for c in top.conditions}
+    assert bounds["table_hue"][0] == "<" and abs(bounds["table_hue"][1] - 0.3) < 0.05
+    assert bounds["table_saturation"][0] == ">=" and abs(bounds["table_saturation"][1] - 0.7) < 0.05
+    assert top.rate.ci_low > a.control.ci_high and top.excess_over_control == pytest.approx(top.rate.rate)
+    assert top.text.startswith("table_hue < ") and top.text.endswith(f"vs control 0/{CONTROL_EPISODES}")
+    assert a.pair_map is not None and a.pair_map.factors == a.interactions[0].factors
+    assert len(a.pair_map.p) == len(a.pair_map.y) == 40 and all(len(row) == 40 for row in a.pair_map.p)
+
+
+def test_the_worst_episodes_are_failures_inside_the_failure_region(interaction_analysis):
+    a = interaction_analysis
+    assert 0 < len(a.worst_episodes) <= 8
+    records = {r.episode_id: r for r in synthetic_audit(INTERACTION_SPACE, only_together, n=512, seed=1)}
+    for eid in a.worst_episodes:
+        r = records[eid]
+        assert r.failed and r.scene["table_hue"] < 0.3 and r.scene["table_saturation"] > 0.7
+
+
+def test_the_analysis_round_trips_through_json(interaction_analysis):
+    back = SceneAnalysis.from_json(json.loads(json.dumps(interaction_analysis.to_json())))
+    assert back == interaction_analysis
+
+
+# --------------------------------------------------------------------------------------------- Sobol wiring
+def test_the_sobol_wiring_reproduces_the_ishigami_indices():
+    def ishigami(X: np.ndarray, a: float = 7.0, b: float = 0.1) -> np.ndarray:
+        return np.sin(X[:, 0]) + a * np.sin(X[:, 1]) ** 2 + b * X[:, 2] ** 4 * np.sin(X[:, 0])
+
+    s = sobol_indices(ishigami, ["x1", "x2", "x3"], bounds=[(-np.pi, np.pi)] * 3, n_base=1024, seed=0)
+    assert s.s1 == pytest.approx([0.314, 0.442, 0.0], abs=0.04)
+    assert s.st == pytest.approx([0.558, 0.442, 0.244], abs=0.04)
+    [top] = s.interactions(top=1)
+    assert top.factors == ("x1", "x3") and top.s2 == pytest.approx(0.244, abs=0.06)
+
+
+# ------------------------------------------------------------------------------------ degenerate and checks
+@pytest.mark.parametrize("outcome", [SUCCESS, FAILURE])
+def test_one_class_data_gives_a_flat_model_not_a_crash(outcome):
+    space = space_of("light_intensity", "cube_value")
+    records = synthetic_audit(space, lambda v: np.full(len(v), 1.0 if outcome == FAILURE else 0.0), n=32)
+    a = analyse_scenes(records, space, policy_id="synthetic", searcher="sobol")
+    assert a.failures == (32 if outcome == FAILURE else 0)
+    assert a.thresholds == [] and a.sobol == [] and a.interactions == [] and a.rules == [] and a.pair_map is None
+    assert "flat" in a.model and a.p_variance == 0.0
+    rate = 1.0 if outcome == FAILURE else 0.0
+    assert all(p == rate for c in a.curves for p in c.p_mean)
+    assert all(c.p_high[0] - c.p_low[0] > 0.05 for c in a.curves)  # a Wilson band, not a certainty
+
+
+def test_no_searched_episodes_gives_an_empty_analysis():
+    space = space_of("light_intensity")
+    a = analyse_scenes([record(0, SUCCESS, None)], space, policy_id="synthetic", searcher="sobol")
+    assert (a.episodes, a.control.episodes, a.curves) == (0, 1, [])
+
+
+def test_held_out_calibration_beats_the_base_rate_on_a_learnable_problem():
+    rng = np.random.default_rng(3)
+    X = rng.random((200, 3))
+    y = rng.random(200) < 1 / (1 + np.exp(12 * (X[:, 0] - 0.5)))
+    cal = cross_validated_calibration(X, y, folds=5, seed=0)
+    assert cal.brier < 0.7 * cal.brier_baseline
+    assert sum(cal.bin_counts) == 200 and len(cal.bin_predicted) == len(cal.bin_observed) == len(cal.bin_counts)
+    assert all(0.0 <= p <= 1.0 for p in cal.bin_predicted + cal.bin_observed)
+
+
+def test_the_failure_model_band_and_draws_agree():
+    rng = np.random.default_rng(4)
+    X = rng.random((150, 2))
+    y = rng.random(150) < np.where(X[:, 0] < 0.5, 0.9, 0.1)
+    model = FailureModel(2, seed=0).fit(X, y)
+    grid = np.column_stack([np.linspace(0, 1, 21), np.full(21, 0.5)])
+    mean, low, high = model.predict(grid)
+    assert np.all((low <= mean) & (mean <= high))
+    assert mean[0] > 0.7 and mean[-1] < 0.3
+    draws = model.sample_p(grid, 2000, np.random.default_rng(0))
+    inside = (draws >= low) & (draws <= high)
+    assert inside.mean() == pytest.approx(0.95, abs=0.03)
+    ls = model.length_scales
+    assert ls is not None and ls[0] < ls[1]  # the factor that matters gets the shorter length scale
+    refit = FailureModel(2, seed=0)
+    refit.kernel_ = model.kernel_
+    assert np.allclose(refit.fit(X, y, optimize=False).predict(grid)[0], mean)
+
+
+def test_bad_input_is_refused_with_the_expected_shape():
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        FailureModel(3).fit(np.zeros((4, 2)), [0, 1, 0, 1])
+    with pytest.raises(ValueError, match="zero episodes"):
+        FailureModel(3).fit(np.zeros((0, 3)), [])
+    with pytest.raises(ValueError, match="power of two"):
+        sobol_indices(lambda X: X[:, 0], ["a", "b"], n_base=100)
+
+
+def test_the_analysis_is_deterministic_given_its_seed():
+    space = space_of("light_intensity", "cube_value")
+    records = synthetic_audit(space, lambda v: np.where(v[:, 0] < 0.3, 0.9, 0.05), n=64, seed=5)
+    first = analyse_scenes(records, space, policy_id="synthetic", searcher="sobol", seed=7)
+    again = analyse_scenes(records, space, policy_id="synthetic", searcher="sobol", seed=7)
+    assert first == again
