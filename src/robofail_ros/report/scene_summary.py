@@ -1,0 +1,104 @@
+"""The terminal tables that close a continuous audit: thresholds, failure rules, sensitivity, calibration."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from robofail_ros.continuous.result import SceneAnalysis
+from robofail_ros.report.common import fmt_pct, interval_pct
+from robofail_ros.report.scene_calibration import calibration_text
+from robofail_ros.report.scene_labels import conditions_text, fmt_value, scene_budget_text
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.table import Table
+
+TOP_SOBOL, TOP_PAIRS = 5, 3
+
+
+def _table(title: str, columns: list[tuple[str, str]]) -> "Table":
+    """A table in the discrete summary's style; columns are (header, 'left'|'right'), the last one may wrap."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True, title=title, title_justify="left",
+                  title_style="bold")
+    for i, (name, justify) in enumerate(columns):
+        table.add_column(name, justify=justify, no_wrap=i < len(columns) - 1)
+    return table
+
+
+def _conf(v: float, conf: float) -> str:
+    return f"{v:.2f} ± {conf:.2f}"
+
+
+def _thresholds(a: SceneAnalysis) -> "RenderableType":
+    if not a.thresholds:
+        return "[bold]Thresholds[/]: none; no factor alone moves P(failure) across the level (others at nominal)"
+    table = _table("Thresholds (where P(failure) crosses the level, the other factors at nominal)",
+                   [("factor", "left"), ("fails", "left"), ("at", "right"), ("95% interval", "right"),
+                    ("level", "right"), ("in words", "left")])
+    for t in a.thresholds:
+        table.add_row(t.factor, t.direction, fmt_value(t.value), f"[{fmt_value(t.ci_low)}, {fmt_value(t.ci_high)}]",
+                      f"{t.level:.2f}", t.text)
+    return table
+
+
+def _rules(a: SceneAnalysis) -> "RenderableType":
+    if not a.rules:
+        return "[bold]Failure rules[/]: none found"
+    c = a.control
+    table = _table("Failure rules (measured on the episodes inside each box)",
+                   [("fail/n", "right"), ("rate", "right"), ("95% interval", "right"), ("Δ ctrl", "right"),
+                    ("rule", "left")])
+    for r in a.rules:
+        e = r.rate
+        excess = "n/a" if r.excess_over_control is None else f"{100 * r.excess_over_control:+.1f}pp"
+        if r.excess_over_control is not None and c.rate is not None and e.ci_low > c.ci_high:
+            excess = f"[bold red]{excess}[/]"  # worse than control beyond both intervals
+        table.add_row(f"{e.failures}/{e.episodes}", fmt_pct(e.rate), interval_pct(e.ci_low, e.ci_high), excess,
+                      r.text or conditions_text(r))
+    return table
+
+
+def _sensitivity(a: SceneAnalysis) -> list["RenderableType"]:
+    out: list["RenderableType"] = ["[bold]Sensitivity[/]: no Sobol indices"]
+    if a.sobol:
+        top = sorted(a.sobol, key=lambda s: -s.st)[:TOP_SOBOL]
+        variance = f", Var P = {a.p_variance:.2g}" if a.p_variance is not None else ""
+        out[0] = table = _table(f"Sobol indices, top {len(top)} of {len(a.sobol)}{variance}",
+                                [("factor", "left"), ("S1", "right"), ("ST", "right"), ("ST − S1", "right")])
+        for s in top:
+            table.add_row(s.factor, _conf(s.s1, s.s1_conf), _conf(s.st, s.st_conf), f"{s.interaction:.2f}")
+    if a.interactions:
+        pairs = _table("Interacting pairs", [("pair", "left"), ("S2 (Sobol)", "right")])
+        for i in a.interactions[:TOP_PAIRS]:
+            pairs.add_row(f"{i.factors[0]} × {i.factors[1]}", _conf(i.s2, i.s2_conf))
+        out.append(pairs)
+    else:
+        out.append("[bold]Interacting pairs[/]: none")
+    return out
+
+
+def scene_summary(analysis: SceneAnalysis) -> list["RenderableType"]:
+    """Headline, thresholds (with intervals), rules (rate, interval, vs control), top Sobol indices and pairs,
+    and the calibration line, in the order they are printed."""
+    a, c = analysis, analysis.control
+    control = (f"control {fmt_pct(c.rate)} {interval_pct(c.ci_low, c.ci_high)} ({c.failures}/{c.episodes})"
+               if c.rate is not None else "control not measured")
+    head = (f"[bold]{a.name} on {a.task}[/] — searcher {a.searcher}, {scene_budget_text(a)}; "
+            f"{a.failures}/{a.episodes} searched episodes failed; {control}")
+    foot = [f"[bold]Calibration[/]: {calibration_text(a)}"]
+    if a.model:
+        foot.append(f"[bold]Model[/]: {a.model}")
+    foot.append(f"{a.aborted_episodes} episode(s) aborted (not counted as failures)")
+    return [head, _thresholds(a), _rules(a), *_sensitivity(a), "\n".join(foot)]
+
+
+def print_scene_summary(analysis: SceneAnalysis, console: "Console | None" = None) -> None:
+    """Print the closing summary of a continuous audit to `console` (a fresh stdout console by default)."""
+    from rich.console import Console
+
+    console = console or Console()
+    for part in scene_summary(analysis):
+        console.print(part)
+        console.print()

@@ -1,0 +1,41 @@
+"""A continuous audit's numbers as files: results.json to reload, and one CSV per kind of finding."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from robofail_ros.continuous.result import SceneAnalysis
+from robofail_ros.report.common import csv_cell
+from robofail_ros.report.scene_labels import conditions_text
+
+THRESHOLD_COLUMNS = ("factor", "direction", "value", "ci_low", "ci_high", "level", "text")
+RULE_COLUMNS = ("rule", "conditions", "episodes", "failures", "rate", "ci_low", "ci_high", "ci_width",
+                "excess_over_control")
+SOBOL_COLUMNS = ("factor", "s1", "s1_conf", "st", "st_conf", "interaction")
+
+
+def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(columns)
+        w.writerows([csv_cell(v) for v in row] for row in rows)
+    return path
+
+
+def write_scene_tables(analysis: SceneAnalysis, out_dir: Path) -> list[Path]:
+    """results.json (lossless, reloadable with SceneAnalysis.from_json), thresholds.csv, rules.csv and sobol.csv."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / "results.json"
+    json_path.write_text(json.dumps(analysis.to_json(), indent=2) + "\n")
+    thresholds = _write_csv(out_dir / "thresholds.csv", THRESHOLD_COLUMNS,
+                            ([getattr(t, c) for c in THRESHOLD_COLUMNS] for t in analysis.thresholds))
+    rules = _write_csv(out_dir / "rules.csv", RULE_COLUMNS, (
+        [r.text, conditions_text(r), r.rate.episodes,
+         r.rate.failures, r.rate.rate, r.rate.ci_low, r.rate.ci_high, r.rate.ci_width, r.excess_over_control]
+        for r in analysis.rules))
+    sobol = _write_csv(out_dir / "sobol.csv", SOBOL_COLUMNS,
+                       ([s.factor, s.s1, s.s1_conf, s.st, s.st_conf, s.interaction] for s in analysis.sobol))
+    return [json_path, thresholds, rules, sobol]
