@@ -4,6 +4,8 @@
     ros2 launch robofail_ros audit.launch.py policy:=expert searcher:=bandit episodes:=300 out_dir:=/tmp/audit
     ros2 launch robofail_ros audit.launch.py use_rviz:=true
     ros2 launch robofail_ros audit.launch.py workers:=2          # two simulator+policy trios, episodes in parallel
+    ros2 launch robofail_ros audit.launch.py continuous:=true    # the continuous factor space, default searcher
+    ros2 launch robofail_ros audit.launch.py searcher:=sobol episodes:=256   # … or a continuous searcher by name
 
 Defaults come from config/audit.yaml (or params_file:=…); a launch argument left empty keeps the file's value.
 """
@@ -25,14 +27,19 @@ NODES = ("simulator", "policy", "perturbation", "adversary", "analysis")
 ARGUMENTS = {
     "task": (("simulator", "policy", "perturbation", "adversary", "analysis"), str, "robosuite task (Lift, Stack)"),
     "policy": (("policy", "adversary"), str, "policy under test: vision, expert, robomimic:PATH, or package.module:ClassName"),
-    "searcher": (("adversary", "analysis"), str, "ppo (the paper's), bandit, uniform or adaptive"),
-    "episodes": (("adversary",), int, "searcher episode budget"),
+    "searcher": (("adversary", "analysis"), str, "over the catalogue: adaptive, ppo (the paper's), bandit or uniform; "
+                 "over the continuous factor space: boundary, sobol, cmaes or ppo_box"),
+    "continuous": (("adversary", "analysis"), bool, "true: audit the continuous factor space (thresholds, Sobol "
+                   "indices, failure rules); a catalogue searcher becomes the continuous default"),
+    "episodes": (("adversary",), int, "searcher episode budget (0: the mode's default)"),
     "seed": (("adversary",), int, "audit seed"),
     "out_dir": (("adversary", "analysis"), str, "audit folder (episodes.jsonl, report files)"),
     "workers": (("adversary",), int, "worker trios started here, in robofail/worker_<k>; empty: one trio in robofail"),
 }
 #: The nodes of one worker trio; the adversary and the analysis run once per audit.
 TRIO = ("simulator", "policy", "perturbation")
+#: How yes/no launch arguments may be spelled.
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
 def _typed(name: str, value: str, kind: type):
@@ -43,6 +50,10 @@ def _typed(name: str, value: str, kind: type):
     """
     if kind is str:
         return ParameterValue(value, value_type=str)
+    if kind is bool:
+        if value.lower() not in TRUE + FALSE:
+            raise ValueError(f"launch argument {name}:={value!r} is not a yes/no value ({', '.join(TRUE + FALSE)})")
+        return value.lower() in TRUE
     try:
         return kind(value)
     except ValueError:
@@ -101,9 +112,9 @@ def _nodes(context, *args, **kwargs):
             node("policy", ns, respawn=True, respawn_delay=2.0, respawn_max_retries=10),
             node("perturbation", ns),
         ]
-    if LaunchConfiguration("audit").perform(context).lower() in ("true", "1", "yes"):
+    if LaunchConfiguration("audit").perform(context).lower() in TRUE:
         actions += [node("analysis"), node("adversary")]
-    if LaunchConfiguration("use_rviz").perform(context).lower() in ("true", "1", "yes"):
+    if LaunchConfiguration("use_rviz").perform(context).lower() in TRUE:
         rviz_config = FindPackageShare(PACKAGE).perform(context) + "/config/robofail.rviz"
         actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", arguments=["-d", rviz_config]))
     return actions

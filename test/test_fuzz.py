@@ -635,6 +635,10 @@ def restore_simulator(g) -> None:
               ("episode_id", ParameterValue(type=T.PARAMETER_STRING, string_value="")),
               ("perturbations", ParameterValue(type=T.PARAMETER_STRING_ARRAY, string_array_value=[])),
               ("episode_seed", ParameterValue(type=T.PARAMETER_INTEGER, integer_value=0))]
+    from robofail_ros.factors import load_factor_space
+
+    values += [(names.factor_parameter(f.name), ParameterValue(type=T.PARAMETER_DOUBLE, double_value=f.nominal))
+               for f in load_factor_space("Lift").factors]  # the fuzzing may have moved any factor's slider
     request = SetParameters.Request(parameters=[ParameterMsg(name=n, value=v) for n, v in values])
     sim = names.node_topic(names.SIMULATOR, "set_parameters")
     results = g["call"](SetParameters, sim, request).results

@@ -27,7 +27,7 @@ PERSPECTIVE_FILE = ROOT / "config" / "robofail.perspective"
 NODES_DIR = ROOT / "src" / "robofail_ros" / "nodes"
 
 NODES = (names.SIMULATOR, names.POLICY, names.PERTURBATION, names.ADVERSARY, names.ANALYSIS)
-AUDIT_ARGUMENTS = {"task", "policy", "searcher", "episodes", "seed", "out_dir", "workers"}
+AUDIT_ARGUMENTS = {"task", "policy", "searcher", "continuous", "episodes", "seed", "out_dir", "workers"}
 ALL_ARGUMENTS = AUDIT_ARGUMENTS | {"params_file", "use_rviz", "first_worker", "audit"}
 CAMERA_TOPIC = names.node_topic(names.SIMULATOR, names.CAMERA_IMAGE, camera="agentview")
 MARKER_TOPIC = names.node_topic(names.ANALYSIS, names.MARKERS)
@@ -176,9 +176,23 @@ def test_the_params_file_repeats_the_audit_defaults_exactly():
     defaults = AuditConfig()
     params = yaml.safe_load(PARAMS_FILE.read_text())
     adversary = params[f"/**/{names.ADVERSARY}"]["ros__parameters"]
-    assert (adversary["searcher"], adversary["episodes"], adversary["control_episodes"], adversary["policy"]) == (
-        defaults.searcher, defaults.episodes, defaults.control_episodes, defaults.policy)
-    assert params[f"/**/{names.ANALYSIS}"]["ros__parameters"]["searcher"] == defaults.searcher
+    analysis = params[f"/**/{names.ANALYSIS}"]["ros__parameters"]
+    assert (adversary["searcher"], adversary["control_episodes"], adversary["policy"]) == (
+        defaults.searcher, defaults.control_episodes, defaults.policy)
+    # The budget is AuditConfig's own "0 = the mode's default", so a continuous audit gets its own default too.
+    assert adversary["episodes"] == AuditConfig.__dataclass_fields__["episodes"].default
+    assert AuditConfig(episodes=adversary["episodes"]).episodes == defaults.episodes
+    assert analysis["searcher"] == defaults.searcher
+    assert adversary["continuous"] is analysis["continuous"] is defaults.continuous is False
+
+
+def test_the_searcher_argument_names_every_searcher_the_audit_accepts():
+    from robofail_ros.config import SEARCHERS
+
+    table = launch_constant("ARGUMENTS")
+    description = next(ast.literal_eval(v.elts[2]) for k, v in zip(table.keys, table.values)
+                       if ast.literal_eval(k) == "searcher")
+    assert set(re.findall(r"\b\w+\b", description)) >= set(SEARCHERS), description
 
 
 # -- RViz --------------------------------------------------------------------------------------------------------
@@ -309,6 +323,20 @@ def test_launch_arguments_reach_their_nodes_with_the_declared_types(launch_modul
     # A numeric-looking folder stays a string: an INTEGER out_dir would kill adversary and analysis at start.
     assert evaluated(overrides[names.ANALYSIS], context) == {"out_dir": "20251126", "searcher": "uniform"}
     assert overrides[names.SIMULATOR] == {}  # vision policy (the file's): the simulator keeps camera_every
+
+
+def test_continuous_reaches_adversary_and_analysis_as_a_boolean(launch_module):
+    context = launch_context(params_file=PARAMS_FILE, continuous="true")
+    overrides = load_launch_file()._overrides(context, str(PARAMS_FILE))
+    assert evaluated(overrides[names.ADVERSARY], context) == {"continuous": True}
+    assert evaluated(overrides[names.ANALYSIS], context) == {"continuous": True}
+    assert overrides[names.SIMULATOR] == {}  # every simulator has its factor parameters anyway
+
+
+def test_a_continuous_value_that_is_not_yes_or_no_is_refused_by_name(launch_module):
+    context = launch_context(params_file=PARAMS_FILE, continuous="maybe")
+    with pytest.raises(ValueError, match="continuous:='maybe'.*true"):
+        load_launch_file()._overrides(context, str(PARAMS_FILE))
 
 
 def test_a_non_integer_episode_budget_is_refused_by_name(launch_module, tmp_path):

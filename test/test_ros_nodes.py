@@ -11,7 +11,7 @@ rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
 from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
+from rcl_interfaces.srv import DescribeParameters, GetParameters, SetParameters  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import Float64, Float64MultiArray, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
@@ -19,6 +19,7 @@ from visualization_msgs.msg import MarkerArray  # noqa: E402
 
 from robofail_ros import names  # noqa: E402
 from robofail_ros.episode import run_episode  # noqa: E402
+from robofail_ros.factors import load_factor_space  # noqa: E402
 from robofail_ros.nodes.common import LATCHED, RELIABLE, SENSOR, image_array  # noqa: E402
 from robofail_ros.obs_codec import record_from_strings  # noqa: E402
 from robofail_ros.policies import VisionScriptedPolicy  # noqa: E402
@@ -59,6 +60,8 @@ def set_simulator(client, **values):
             v.type, v.string_array_value = ParameterType.PARAMETER_STRING_ARRAY, value
         elif isinstance(value, str):
             v.type, v.string_value = ParameterType.PARAMETER_STRING, value
+        elif isinstance(value, float):
+            v.type, v.double_value = ParameterType.PARAMETER_DOUBLE, value
         else:
             v.type, v.integer_value = ParameterType.PARAMETER_INTEGER, value
         params.append(ParameterMsg(name=name, value=v))
@@ -110,6 +113,75 @@ def test_an_episode_through_the_graph_matches_the_headless_runner(graph, lift_si
     local = run_episode(lift_sim, policy, perturbations, seed)
     assert (remote["outcome"], remote["steps"], remote["perturbations"]) == (local.outcome, local.steps, perturbations)
     assert remote["policy_id"] == "vision_scripted"
+
+
+def test_a_scene_set_through_factor_parameters_runs_the_headless_episode_and_is_recorded_in_full(graph, lift_sim):
+    client, _, _, outcomes = graph
+    space = load_factor_space("Lift")
+    moved = {"cube_hue": 0.6, "camera_yaw": 4.0, "cube_mass": 3.0}
+    try:
+        results = set_simulator(client, **{names.factor_parameter(n): v for n, v in moved.items()})
+        assert all(r.successful for r in results), [r.reason for r in results]
+        remote = run_graph_episode(client, outcomes, [], 11, "scene-11")
+    finally:
+        set_simulator(client, **{names.factor_parameter(n): space.get(n).nominal for n in moved})
+    full = space.scene(space.vector(moved))
+    assert remote["scene"] == full  # every factor, the nominal ones too, so the log alone places the episode
+    policy = VisionScriptedPolicy()
+    policy.bind(lift_sim.scene)
+    local = run_episode(lift_sim, policy, [], 11, scene=full)
+    assert (remote["outcome"], remote["steps"], remote["perturbations"]) == (local.outcome, local.steps, [])
+
+
+def test_every_factor_is_a_double_parameter_with_its_range_unit_and_meaning(graph):
+    client = graph[0]
+    space = load_factor_space("Lift")
+    params = [names.factor_parameter(f.name) for f in space.factors]
+    described = client.call(DescribeParameters, SIM + "/describe_parameters",
+                            DescribeParameters.Request(names=params)).descriptors
+    values = client.call(GetParameters, SIM + "/get_parameters", GetParameters.Request(names=params)).values
+    assert len(described) == len(values) == space.dim >= 15
+    for f, descriptor, value in zip(space.factors, described, values):
+        assert descriptor.type == value.type == ParameterType.PARAMETER_DOUBLE
+        assert value.double_value == f.nominal  # a fresh simulator shows the nominal scene
+        (span,) = descriptor.floating_point_range  # rqt_reconfigure's slider
+        assert (span.from_value, span.to_value, span.step) == (f.low, f.high, 0.0)
+        assert f.description in descriptor.description and f.scale in descriptor.description
+        assert f"nominal value {f.nominal:g}" in descriptor.description
+        unit = f" {f.unit}" if f.unit else ""
+        assert descriptor.additional_constraints == f"{f.low:g} <= value <= {f.high:g}{unit}"
+        assert not descriptor.read_only
+
+
+@pytest.mark.parametrize("value", [50.0, 0.01, float("nan"), float("inf")])
+def test_a_factor_value_outside_its_range_is_refused_with_the_range(graph, value):
+    client = graph[0]
+    f = load_factor_space("Lift").get("light_intensity")
+    result = set_simulator(client, **{names.factor_parameter(f.name): value})[0]
+    assert not result.successful
+    assert f"Min: {f.low}" in result.reason and f"Max: {f.high}" in result.reason, result.reason
+    current = client.call(GetParameters, SIM + "/get_parameters",
+                          GetParameters.Request(names=[names.factor_parameter(f.name)])).values[0]
+    assert current.double_value == f.nominal  # nothing changed
+
+
+def test_a_factor_set_by_parameter_shows_on_the_camera_at_once_and_nominal_restores_it(graph):
+    client, _, images, _ = graph
+    light, yaw = names.factor_parameter("light_intensity"), names.factor_parameter("camera_yaw")
+    # Setting a factor re-shows the scene from the episode seed's initial state (an earlier test's episode may
+    # have left the robot elsewhere): take the nominal picture from there.
+    assert set_simulator(client, **{light: 1.0})[0].successful
+    shown = len(images)
+    assert wait_until(lambda: len(images) > shown + 1, 5.0)
+    nominal = latest(images)
+    assert set_simulator(client, **{light: 0.2})[0].successful
+    assert wait_until(lambda: latest(images).mean() < nominal.mean() - 50, 5.0), "the light never dimmed"
+    # An integer is what `ros2 param set … factors.camera_yaw -15` sends: the simulator takes it as -15.0 degrees.
+    result = set_simulator(client, **{light: 1.0, yaw: -15})
+    assert all(r.successful for r in result), [r.reason for r in result]
+    assert wait_until(lambda: red_fraction(latest(images), nominal) > 0.2, 5.0), "the camera never turned"
+    assert set_simulator(client, **{yaw: 0.0})[0].successful
+    assert wait_until(lambda: np.array_equal(latest(images), nominal), 5.0), "nominal did not restore the image"
 
 
 def test_a_missing_policy_node_aborts_the_episode_instead_of_failing_it(graph):
@@ -195,6 +267,63 @@ def test_a_small_audit_through_the_graph_publishes_live_statistics_and_writes_it
             n.stop()
 
 
+def test_a_small_continuous_audit_through_the_graph_records_the_headless_scenes_and_publishes_its_analysis(
+        tmp_path, lift_sim):
+    from robofail_ros.record import load_log
+    from robofail_ros.searchers.scenes import sobol_points
+
+    d = domain()
+    out = tmp_path / "audit"
+    audit = {"out_dir": str(out), "searcher": "sobol"}
+    nodes = [NodeProcess("simulator", {"camera_every": 0}, d, tmp_path), NodeProcess("policy", {}, d, tmp_path),
+             NodeProcess("perturbation", {}, d, tmp_path),
+             NodeProcess("analysis", {**audit, "fit_every": 2}, d, tmp_path),
+             NodeProcess("adversary", {**audit, "episodes": 4, "control_episodes": 1}, d, tmp_path)]
+    client = GraphClient(d, name="scene_audit_watcher")
+    space = load_factor_space("Lift")
+    try:
+        state = client.collect(String, names.node_topic(names.ADVERSARY, names.AUDIT_STATE), LATCHED)
+        diagnostics = client.collect(DiagnosticArray, names.DIAGNOSTICS, 10)
+        assert wait_until(lambda: state and (state[-1].data == "finished" or "error" in state[-1].data), 240), \
+            "\n".join(n.output()[-2000:] for n in nodes)
+        assert state[-1].data == "finished", nodes[-1].output()[-3000:]
+        records = load_log(out / "episodes.jsonl").episodes
+        control = [r for r in records if r.scene is None]
+        searched = sorted((r for r in records if r.scene is not None), key=lambda r: r.episode_id)
+        assert len(control) == 1 and control[0].perturbations == [] and len(searched) == 4
+        # The scenes a headless sweep of the same seed chooses, in full (every factor), each run as headless.
+        expected = [space.scene(space.from_unit(u)) for u in sobol_points(space.dim, 4, 0)]
+        assert [r.scene for r in searched] == expected
+        policy = VisionScriptedPolicy()
+        policy.bind(lift_sim.scene)
+        for r in searched:
+            local = run_episode(lift_sim, policy, [], r.seed, scene=r.scene)
+            assert (r.outcome, r.steps, r.searcher, r.worker) == (local.outcome, local.steps, "sobol", "main")
+        # The analysis node's fit, latched: a late subscriber gets every vector over the factors.
+        topic = lambda rel, **fmt: names.node_topic(names.ANALYSIS, rel, **fmt)  # noqa: E731
+        labels = client.collect(String, topic(names.FACTOR_LABELS), LATCHED)
+        thresholds = client.collect(Float64MultiArray, topic(names.THRESHOLDS), LATCHED)
+        first = client.collect(Float64MultiArray, topic(names.SOBOL_FIRST), LATCHED)
+        total = client.collect(Float64MultiArray, topic(names.SOBOL_TOTAL), LATCHED)
+        light = client.collect(Float64, topic(names.THRESHOLD_ONE, name="light_intensity"), LATCHED)
+        light_total = client.collect(Float64, topic(names.SOBOL_TOTAL_ONE, name="light_intensity"), LATCHED)
+        assert wait_until(lambda: labels and thresholds and first and total and light and light_total, 120), \
+            nodes[3].output()[-3000:]
+        assert labels[-1].data.splitlines() == space.names
+        assert len(thresholds[-1].data) == len(first[-1].data) == len(total[-1].data) == space.dim
+        i = space.index("light_intensity")
+        assert light_total[-1].data == pytest.approx(total[-1].data[i], nan_ok=True)
+        assert np.isnan(light[-1].data) == np.isnan(thresholds[-1].data[i])
+        assert wait_until(lambda: any(s.name == "robofail: scene analysis" and "fitted on 4" in s.message
+                                      for a in diagnostics for s in a.status), 30)
+        # … and, after the final fit, the continuous report from the log, as `robofail report` writes it.
+        assert wait_until(lambda: (out / "results.json").exists(), 60), nodes[3].output()[-3000:]
+    finally:
+        client.close()
+        for n in nodes:
+            n.stop()
+
+
 def test_a_simulator_that_dies_mid_audit_is_waited_for_and_no_episode_is_lost_or_counted_twice(tmp_path):
     d = domain()
     out = tmp_path / "audit"
@@ -235,3 +364,76 @@ def test_the_analysis_node_states_the_budget_the_audit_log_records(tmp_path):
     AuditLog(tmp_path / LOG_NAME).write_header({"config": AuditConfig(episodes=99).to_json()})
     assert logged_budget(load_log(tmp_path / LOG_NAME).header) == 99
     assert logged_budget(None) is None  # no audit started yet: the report says "episodes run" until it has one
+
+
+# -- continuous audits: what the analysis node publishes, from a SceneAnalysis ------------------------------------
+def scene_analysis(thresholds=(), sobol=(), rules=()):
+    from robofail_ros.analysis import RateEstimate
+    from robofail_ros.continuous.result import SceneAnalysis
+
+    space = load_factor_space("Lift")
+    return space, SceneAnalysis(task="Lift", policy_id="vision_scripted", searcher="sobol", factors=space.info(),
+                                control=RateEstimate.measure("control", "control", [False] * 30), episodes=64,
+                                failures=20, thresholds=list(thresholds), sobol=list(sobol), rules=list(rules))
+
+
+def test_the_published_threshold_of_a_factor_is_its_crossing_nearest_nominal_and_nan_without_one():
+    from robofail_ros.continuous.result import Threshold
+    from robofail_ros.nodes.scene_analysis import nearest_thresholds
+
+    # light_intensity is log-scaled around 1.0 in [0.1, 3]: 0.5 is nearer nominal than 2.5 by ratio (0.30 vs 0.42 of
+    # the unit cube), though not by difference; camera_yaw has a band [6, 9] on one side.
+    space, analysis = scene_analysis(thresholds=[
+        Threshold("light_intensity", 2.5, 2.2, 2.8, "above"), Threshold("light_intensity", 0.5, 0.4, 0.6, "below"),
+        Threshold("camera_yaw", 9.0, 8.0, 10.0, "below"), Threshold("camera_yaw", 6.0, 5.0, 7.0, "above")])
+    values = dict(zip(space.names, nearest_thresholds(analysis, space)))
+    assert values["light_intensity"] == 0.5 and values["camera_yaw"] == 6.0
+    assert all(np.isnan(v) for n, v in values.items() if n not in ("light_intensity", "camera_yaw"))
+
+
+def test_sobol_indices_are_published_in_factor_order_whatever_order_the_analysis_lists_them():
+    from robofail_ros.continuous.result import SobolIndex
+    from robofail_ros.nodes.scene_analysis import factor_vector, sobol_vectors
+
+    first_factor = load_factor_space("Lift").names[0]
+    space, analysis = scene_analysis(sobol=[SobolIndex("cube_value", 0.3, 0.05, 0.5, 0.06),
+                                            SobolIndex(first_factor, 0.1, 0.02, 0.2, 0.03)])
+    first, total = sobol_vectors(analysis, space)
+    assert (first[0], total[0]) == (0.1, 0.2)
+    i = space.index("cube_value")
+    assert (first[i], total[i]) == (0.3, 0.5)
+    assert np.isnan(first[1]) and np.isnan(total[1])  # not indexed: NaN, never a made-up 0
+    msg = factor_vector(total)
+    assert len(msg.data) == space.dim and msg.layout.dim[0].label == "factor" and msg.layout.dim[0].size == space.dim
+
+
+@pytest.mark.parametrize("failures, level", [(1, DiagnosticStatus.OK), (5, DiagnosticStatus.WARN),
+                                             (15, DiagnosticStatus.ERROR)])
+def test_a_failure_rule_is_one_diagnostic_row_with_its_rate_interval_and_the_control(failures, level):
+    from robofail_ros.analysis import RateEstimate
+    from robofail_ros.continuous.result import Condition, FailureRule
+    from robofail_ros.nodes.scene_analysis import rule_diagnostic
+
+    _, analysis = scene_analysis()
+    rate = RateEstimate.measure("rule", "rule", [True] * failures + [False] * (20 - failures))
+    rule = FailureRule([Condition("light_intensity", "<", 0.35), Condition("cube_value", ">=", 0.4)], rate,
+                       excess_over_control=rate.rate, text="light_intensity < 0.35 and cube_value >= 0.4: …")
+    status = rule_diagnostic(2, rule, analysis.control)
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.level == level and status.name == "robofail: rule 2" and status.message == rule.text
+    assert values["rule"] == "light_intensity < 0.35 and cube_value >= 0.4"
+    assert (values["episodes"], values["failures"]) == ("20", str(failures))
+    assert float(values["rate"]) == pytest.approx(failures / 20, abs=1e-4)
+    assert float(values["ci_low"]) == pytest.approx(rate.ci_low, abs=1e-4)
+    assert float(values["ci_high"]) == pytest.approx(rate.ci_high, abs=1e-4)
+    assert (values["control_rate"], values["control_episodes"]) == ("0.0000", "30")
+
+
+def test_continuous_turns_a_catalogue_searcher_into_the_continuous_default_and_keeps_the_others():
+    from robofail_ros.config import DEFAULT_CONTINUOUS_SEARCHER, DISCRETE_SEARCHERS
+    from robofail_ros.nodes.common import audit_searcher
+
+    assert {audit_searcher(s, True) for s in DISCRETE_SEARCHERS} == {DEFAULT_CONTINUOUS_SEARCHER}
+    assert audit_searcher("sobol", True) == audit_searcher("sobol", False) == "sobol"
+    assert audit_searcher("ppo", False) == "ppo"
+    assert audit_searcher("pso", True) == "pso"  # left for AuditConfig to refuse by name, not silently replaced

@@ -24,6 +24,7 @@ EPISODE_START = "episode_start"                     # std_msgs/String: the id of
 EPISODE_OUTCOME = "episode_outcome"                 # diagnostic_msgs/DiagnosticStatus: one finished episode
 RUN_EPISODE = "run_episode"                         # std_srvs/Trigger: run one episode with the current parameters
 RENDER_VIEW = "render_adversary_view"               # std_srvs/Trigger: publish ADVERSARY_VIEW for the current parameters
+FACTOR_PARAMETER = "factors.{name}"                 # double parameter per factor of the continuous scene space
 
 # -- policy under test ---------------------------------------------------------------------------
 ACTION = "action"                                   # sensor_msgs/JointState: name = action labels, position = values
@@ -50,6 +51,13 @@ LABELS = "labels"                                   # std_msgs/String, latched: 
 ENTROPY = "entropy"                                 # std_msgs/Float64, nats
 MARKERS = "markers"                                 # visualization_msgs/MarkerArray: bar chart for RViz
 DIAGNOSTICS = "/diagnostics"                        # diagnostic_msgs/DiagnosticArray (rqt_robot_monitor)
+# continuous audits (latched; vectors in factor-space order, labelled in their layout)
+FACTOR_LABELS = "factor_labels"                     # std_msgs/String, latched: factor names, one per line
+THRESHOLDS = "thresholds"                           # std_msgs/Float64MultiArray: threshold per factor, NaN = none
+THRESHOLD_ONE = "thresholds/{name}"                 # std_msgs/Float64 per factor (NaN: no threshold found)
+SOBOL_FIRST = "sobol/first_order"                   # std_msgs/Float64MultiArray: Sobol S1 per factor
+SOBOL_TOTAL = "sobol/total"                         # std_msgs/Float64MultiArray: Sobol ST per factor
+SOBOL_TOTAL_ONE = "sobol/total/{name}"              # std_msgs/Float64 per factor (rqt_plot)
 
 #: Labels of the 7-D robosuite OSC action (end-effector delta position, delta rotation, gripper).
 ACTION_LABELS = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
@@ -57,6 +65,11 @@ ACTION_LABELS = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
 
 #: Worker namespaces: a simulator + policy + perturbation trio per worker, `/robofail/worker_<k>`.
 WORKER_PREFIX = "worker_"
+
+
+def factor_parameter(factor: str) -> str:
+    """The simulator parameter of one factor (`factors.<name>`: rqt_reconfigure groups them under `factors`)."""
+    return FACTOR_PARAMETER.format(name=factor)
 
 
 def node_topic(node: str, relative: str, namespace: str = NAMESPACE, **fmt: str) -> str:

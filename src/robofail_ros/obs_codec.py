@@ -5,6 +5,8 @@ robosuite's state observations, so the round trip is exact.
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 
 
@@ -37,7 +39,8 @@ def record_to_strings(record_json: dict) -> dict[str, str]:
     """An episode record as text key/values (diagnostic_msgs/KeyValue), readable in rqt."""
     out = {}
     for k, v in record_json.items():
-        out[k] = ",".join(v) if k == "perturbations" else str(v)
+        # A scene travels as JSON (null for none): floats keep every bit, and a dict stays a dict.
+        out[k] = ",".join(v) if k == "perturbations" else json.dumps(v) if k == "scene" else str(v)
     return out
 
 
@@ -51,4 +54,8 @@ def record_from_strings(values: dict[str, str]) -> dict:
     for k in ("reward", "wall_time"):
         if k in d:
             d[k] = float(d[k])
+    if "scene" in d:
+        d["scene"] = json.loads(d["scene"])
+        if d["scene"] is not None and not isinstance(d["scene"], dict):
+            raise ValueError(f"episode scene {values['scene']!r} is not a JSON object of factor values")
     return d

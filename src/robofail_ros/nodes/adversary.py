@@ -1,10 +1,10 @@
-"""Adversary node: runs the core audit (PPO by default; bandit, uniform) with episodes run through the graph.
+"""Adversary node: runs the core audit (any searcher, catalogue or continuous) with episodes run through the graph.
 
-Each adversary step: apply the chosen perturbations through the perturbation
-services → set the simulator's episode seed and id → trigger an episode → take its
-outcome → reward. The searchers, the log, the resume logic and the analysis are the
-core's (`run_audit`); this node only supplies an environment whose episodes are
-remote (`GraphAdversaryEnv`) and publishes progress.
+Each episode: apply the chosen perturbations through the perturbation services → set the simulator's
+episode seed, id and every factor parameter (the scene; nominal for a catalogue episode) in one atomic call
+→ trigger an episode → take its outcome → reward. The searchers, the log, the resume logic and the analysis
+are the core's (`run_audit`); this node only supplies an environment whose episodes are remote
+(`GraphAdversaryEnv`) and publishes progress.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -26,9 +27,12 @@ from robofail_ros import names
 from robofail_ros.adversary_env import AdversaryEnvBase, EpisodeJob
 from robofail_ros.audit import run_audit
 from robofail_ros.catalogue import load_catalogue
-from robofail_ros.config import SEARCHERS, AuditConfig, PPOConfig
+from robofail_ros.config import (
+    CONTINUOUS_SEARCHERS, DEFAULT_CONTINUOUS_SEARCHER, SEARCHERS, STEPPING_SEARCHERS, AuditConfig, PPOConfig,
+)
 from robofail_ros.episode import FAILURE, EpisodeRecord
-from robofail_ros.nodes.common import LATCHED, labelled_vector, run_node, wait_for
+from robofail_ros.factors import FactorSpace, load_factor_space, optional_factor_space
+from robofail_ros.nodes.common import LATCHED, audit_searcher, labelled_vector, run_node, wait_for
 from robofail_ros.nodes.worker_pool import GraphError, RemoteWorker, WorkerPool
 from robofail_ros.workers import ThreadedVecEnv
 from robofail_ros.sim import SimConfig
@@ -43,28 +47,54 @@ class GraphAdversaryEnv(AdversaryEnvBase):
 
     def __init__(self, node: "AdversaryNode", config: AuditConfig, names_: list[str], index: int = 0,
                  n_envs: int = 1, completed: list[EpisodeRecord] | None = None, run_tag: str = "r0") -> None:
-        super().__init__(config, names_, index, n_envs, completed, run_tag)
+        super().__init__(config, names_, index, n_envs, completed, run_tag, node.space)
         self.node = node
         self.pool: WorkerPool = node.pool
         self.policy_id = config.policy
+        #: Every factor the simulators have as a parameter (None: the task has none). Not `self.space`, which
+        #: the base class sets only when the action is a scene (ppo_box).
+        self.factor_space: FactorSpace | None = node.space
 
     # -- one try on one worker -----------------------------------------------------------------
-    def _set_scene(self, w: RemoteWorker, perturbations, seed: int, episode_id: str = "") -> None:
-        """Apply perturbations through the worker's perturbation services, then seed and name the episode."""
+    def _set_scene(self, w: RemoteWorker, perturbations, seed: int, episode_id: str = "",
+                   scene: Mapping[str, float] | None = None) -> None:
+        """Apply perturbations through the worker's perturbation services, then seed, name and set the scene.
+
+        Seed, id and every factor parameter go in one atomic call: the simulator re-shows its scene once, and an
+        episode can never start with half a scene. Factors the scene leaves out (all, for a catalogue episode)
+        are set to nominal, so a slider moved by hand cannot leak into the audit.
+        """
         w.trigger(names.PERTURBATION, names.CLEAR)
         for name in perturbations:
             w.trigger(names.PERTURBATION, names.APPLY, name=name)
-        future = w.params.set_parameters([
+        space = self.factor_space
+        factors = [] if space is None else [Parameter(names.factor_parameter(n), Parameter.Type.DOUBLE, float(v))
+                                            for n, v in zip(space.names, space.vector(scene))]
+        future = w.params.set_parameters_atomically([
             Parameter("episode_seed", Parameter.Type.INTEGER, int(seed)),
-            Parameter("episode_id", Parameter.Type.STRING, episode_id)])
+            Parameter("episode_id", Parameter.Type.STRING, episode_id), *factors])
         if not wait_for(future, 30.0):
             raise GraphError(f"{w.label}: the simulator did not accept episode parameters within 30 s")
+        result = future.result().result
+        if not result.successful:
+            raise GraphError(f"{w.label}: the simulator refused the episode parameters: {result.reason}")
+
+    def _check_scene(self, w: RemoteWorker, job: EpisodeJob, record: EpisodeRecord) -> None:
+        """The simulator must have run the job's scene (it records the full vector, or None when all nominal)."""
+        space = self.factor_space
+        if space is None:
+            return
+        wanted, ran = space.vector(job.scene), space.vector(record.scene)
+        if not np.array_equal(wanted, ran):
+            moved = [n for n, a, b in zip(space.names, wanted, ran) if a != b]
+            raise GraphError(f"{w.label}: episode {job.episode_id} ran another scene than asked "
+                             f"(differs in {', '.join(moved)}); were factor parameters set by hand meanwhile?")
 
     def _episode_on(self, w: RemoteWorker, job: EpisodeJob) -> EpisodeRecord:
         action_topic = w.topic(names.POLICY, names.ACTION)
         if self.node.count_publishers(action_topic) == 0:
             raise GraphError(f"no policy node publishes {action_topic}")
-        self._set_scene(w, job.perturbations, job.seed, job.episode_id)
+        self._set_scene(w, job.perturbations, job.seed, job.episode_id, job.scene)
         waiter = self.pool.expect_outcome(job.episode_id)
         w.trigger(names.SIMULATOR, names.RUN_EPISODE)
         deadline = time.monotonic() + self.node.episode_timeout
@@ -74,11 +104,14 @@ class GraphAdversaryEnv(AdversaryEnvBase):
             if time.monotonic() > deadline:
                 raise GraphError(f"{w.label}: no outcome for episode {job.episode_id} within "
                                  f"{self.node.episode_timeout:.0f} s")
+        self._check_scene(w, job, outcome)
         outcome.worker = w.label
+        # The record carries the scene as the searcher chose it, exactly as a headless run_episode records it.
+        outcome.scene = None if job.scene is None else {k: float(v) for k, v in job.scene.items()}
         return outcome
 
-    def _view_on(self, w: RemoteWorker, stack) -> np.ndarray:
-        self._set_scene(w, list(stack), self.observation_seed)
+    def _view_on(self, w: RemoteWorker, stack, scene: Mapping[str, float] | None = None) -> np.ndarray:
+        self._set_scene(w, list(stack), self.observation_seed, scene=scene)
         stamp = w.trigger(names.SIMULATOR, names.RENDER_VIEW)
         frame = self.pool.wait_view(w, stamp, 30.0)
         if frame is None:
@@ -122,6 +155,9 @@ class GraphAdversaryEnv(AdversaryEnvBase):
     def observe(self, stack) -> np.ndarray:
         return self._on_some_worker("observing the scene", lambda w: self._view_on(w, stack))
 
+    def observe_scene(self, scene: Mapping[str, float]) -> np.ndarray:
+        return self._on_some_worker("observing the scene", lambda w: self._view_on(w, (), scene))
+
 
 class AdversaryNode(Node):
     def __init__(self) -> None:
@@ -134,7 +170,9 @@ class AdversaryNode(Node):
         d("image_size", defaults.sim.image_size, ro("adversary observation size; must match the simulator's"))
         d("policy", defaults.policy, ro("policy spec the policy node runs (recorded with the audit)"))
         d("searcher", defaults.searcher, ro(f"one of {', '.join(SEARCHERS)}"))
-        d("episodes", defaults.episodes, ro("searcher episode budget"))
+        d("continuous", False, ro(f"audit the continuous factor space: a catalogue searcher becomes "
+                                  f"{DEFAULT_CONTINUOUS_SEARCHER} (one of {', '.join(CONTINUOUS_SEARCHERS)} is kept)"))
+        d("episodes", 0, ro("searcher episode budget; 0 = the mode's default (catalogue or continuous)"))
         d("control_episodes", defaults.control_episodes, ro("unperturbed episodes (= initial-state pool)"))
         d("seed", defaults.seed, ro("audit seed"))
         d("max_depth", 0, ro("perturbations stacked per adversary episode (0 = searcher default)"))
@@ -150,7 +188,7 @@ class AdversaryNode(Node):
         p = lambda n: self.get_parameter(n).value  # noqa: E731
         self.config = AuditConfig(
             sim=SimConfig(task=p("task"), horizon=p("horizon"), image_size=p("image_size")),
-            policy=p("policy"), searcher=p("searcher"), episodes=p("episodes"),
+            policy=p("policy"), searcher=audit_searcher(p("searcher"), p("continuous")), episodes=p("episodes"),
             control_episodes=p("control_episodes"), seed=p("seed"), workers=p("workers"), max_depth=p("max_depth"),
             ppo=PPOConfig(n_steps=p("n_steps")))
         self.out_dir = Path(p("out_dir"))
@@ -158,6 +196,10 @@ class AdversaryNode(Node):
         self.max_retries = max(1, int(p("max_retries")))
         self.retry_initial, self.retry_max = float(p("retry_initial")), float(p("retry_max"))
         self.catalogue = load_catalogue(self.config.sim.task)
+        # A continuous audit needs the factor space (refused here, at start, if the task has none); a catalogue
+        # audit of a task that has one still sets every factor to nominal before each episode.
+        self.space = (load_factor_space(self.config.sim.task) if self.config.continuous
+                      else optional_factor_space(self.config.sim.task))
         self.pool = WorkerPool(self, self.catalogue.names)
         self._failures = 0
         self.done_pub = self.create_publisher(Int64, "~/" + names.EPISODES_DONE, LATCHED)
@@ -212,8 +254,9 @@ class AdversaryNode(Node):
         return True
 
     def _make_env(self, config: AuditConfig, completed: list[EpisodeRecord], run_tag: str):
-        # As with local workers: only PPO steps re-use logged episodes (the others skip finished jobs by id).
-        reusable = [r for r in completed if r.searcher == "ppo"]
+        # As with local workers: only the stepping searchers (PPO) re-use logged episodes by experiment; the
+        # others skip finished jobs by id.
+        reusable = [r for r in completed if r.searcher in STEPPING_SEARCHERS]
         self._failures = sum(r.outcome == FAILURE for r in completed)
         n = config.workers
         return ThreadedVecEnv([functools.partial(GraphAdversaryEnv, self, config, self.catalogue.names, k, n,
@@ -241,6 +284,10 @@ class AdversaryNode(Node):
     def _run(self) -> None:
         self._publish_state("running")
         started = time.time()
+        c = self.config
+        mode = f"the factor space ({self.space.dim} factors)" if c.continuous else "the catalogue"
+        self.get_logger().info(f"auditing {c.policy} on {c.sim.task} over {mode} with {c.searcher}: "
+                               f"{c.control_episodes} control + {c.episodes} searched episodes → {self.out_dir}")
         try:
             self._wait_for_graph()
             result = run_audit(self.config, self.out_dir, overwrite=self.get_parameter("overwrite").value,
@@ -250,8 +297,9 @@ class AdversaryNode(Node):
             self.get_logger().error(f"audit stopped: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
             self._publish_state(f"error: {exc}")
             return
-        if result.analysis.pi is not None:
-            self.pi_pub.publish(labelled_vector(result.analysis.pi))
+        pi = getattr(result.analysis, "pi", None)  # a continuous audit's analysis has no π over the catalogue
+        if pi is not None:
+            self.pi_pub.publish(labelled_vector(pi))
         self.get_logger().info(f"audit finished: {len(result.records)} episodes in {time.time() - started:.0f} s "
                                f"→ {self.out_dir}")
         self._publish_state("finished")

@@ -5,6 +5,9 @@ graph plus those already in the audit log (so a restarted node publishes the sam
 statistics), and the adversary's latest π. Everything is published latched, so a
 late RViz or rqt still sees the current values. When the adversary reports the
 audit finished, it writes the same report files as the headless CLI.
+
+For a continuous audit (a continuous `searcher`, or `continuous: true`) it publishes instead what the core's
+`analyse_scenes` concludes: thresholds, Sobol indices and failure rules (`nodes/scene_analysis.py`).
 """
 from __future__ import annotations
 
@@ -20,10 +23,12 @@ from visualization_msgs.msg import Marker, MarkerArray
 from robofail_ros import names
 from robofail_ros.analysis import AuditAnalysis, RateEstimate, analyse
 from robofail_ros.catalogue import load_catalogue
-from robofail_ros.config import AuditConfig
+from robofail_ros.config import CONTINUOUS_SEARCHERS, AuditConfig
 from robofail_ros.episode import EpisodeRecord
-from robofail_ros.nodes.common import LATCHED, RELIABLE, labelled_vector, run_node
+from robofail_ros.factors import load_factor_space
+from robofail_ros.nodes.common import LATCHED, RELIABLE, audit_searcher, labelled_vector, run_node
 from robofail_ros.obs_codec import record_from_strings
+from robofail_ros.nodes.scene_analysis import SceneStatistics
 from robofail_ros.record import LOG_NAME, load_log
 
 #: Measured failure rate above which a perturbation's diagnostic turns WARN, and ERROR.
@@ -88,6 +93,13 @@ def logged_budget(header: dict | None) -> int | None:
     return int(episodes) if isinstance(episodes, int) and not isinstance(episodes, bool) else None
 
 
+def logged_seed(header: dict | None) -> int:
+    """The audit seed an audit log's header records (0 before it is written): a continuous fit is seeded by it,
+    so the node publishes what `robofail report` computes from the same log."""
+    seed = (header or {}).get("config", {}).get("seed")
+    return int(seed) if isinstance(seed, int) and not isinstance(seed, bool) else 0
+
+
 class AnalysisNode(Node):
     def __init__(self) -> None:
         super().__init__(names.ANALYSIS, namespace=names.NAMESPACE)
@@ -95,13 +107,21 @@ class AnalysisNode(Node):
         self.declare_parameter("out_dir", "audits/ros", ParameterDescriptor(
             description="audit folder: its log is read at start, the report is written there", read_only=True))
         self.declare_parameter("searcher", AuditConfig().searcher, ParameterDescriptor(description="searcher name for the report", read_only=True))
+        self.declare_parameter("continuous", False, ParameterDescriptor(
+            description="a continuous audit (as the adversary's parameter): a catalogue searcher becomes the "
+                        "continuous default", read_only=True))
         self.declare_parameter("publish_rate", 2.0, ParameterDescriptor(description="Hz of statistics updates"))
+        self.declare_parameter("fit_every", 64, ParameterDescriptor(
+            description="continuous audits: refit P(failure | scene) after this many new searched episodes "
+                        "(0 = only at the end); a fit takes seconds and runs beside the executor", read_only=True))
         self.catalogue = load_catalogue(self.get_parameter("task").value)
         self.out_dir = Path(self.get_parameter("out_dir").value)
+        self.searcher = audit_searcher(self.get_parameter("searcher").value, self.get_parameter("continuous").value)
         self.records: dict[str, EpisodeRecord] = {}
         self.pi: list[float] | None = None
         loaded = load_log(self.out_dir / LOG_NAME)
         self.budget: int | None = logged_budget(loaded.header)
+        self.seed = logged_seed(loaded.header)
         for r in loaded.episodes:
             self.records[r.episode_id] = r
         snapshots = [s for s in loaded.snapshots if "pi" in s]
@@ -109,6 +129,28 @@ class AnalysisNode(Node):
             self.pi = list(snapshots[-1]["pi"])
         self.analysis: AuditAnalysis | None = None
         self._dirty = True
+        self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.scenes: SceneStatistics | None = None
+        if self.searcher in CONTINUOUS_SEARCHERS:
+            fit_every = int(self.get_parameter("fit_every").value)
+            if fit_every < 0:
+                raise ValueError(f"fit_every must be 0 (only at the end) or positive, got {fit_every}")
+            self.scenes = SceneStatistics(self, load_factor_space(self.catalogue.source), self.searcher, fit_every)
+        else:
+            self._catalogue_publishers()
+        self._outcome_topics: set[str] = set()
+        self._discover_outcomes()
+        self.create_timer(1.0, self._discover_outcomes)  # workers (/robofail/worker_<k>) may join at any time
+        if self.scenes is None:  # π is over the catalogue
+            self.create_subscription(Float64MultiArray, names.node_topic(names.ADVERSARY, names.PI), self._on_pi,
+                                     LATCHED)
+        self.create_subscription(String, names.node_topic(names.ADVERSARY, names.AUDIT_STATE), self._on_state, LATCHED)
+        self.create_timer(1.0 / float(self.get_parameter("publish_rate").value), self.publish)
+        mode = f"the scene space of {self.catalogue.task}" if self.scenes else f"{self.catalogue.task}'s catalogue"
+        self.get_logger().info(f"analysing {mode} ({self.searcher}): {len(self.records)} episode(s) from "
+                               f"{self.out_dir / LOG_NAME}")
+
+    def _catalogue_publishers(self) -> None:
         names_ = self.catalogue.names
         self.pi_pub = self.create_publisher(Float64MultiArray, "~/" + names.P_FAILURE, LATCHED)
         self.rate_pub = self.create_publisher(Float64MultiArray, "~/" + names.FAILURE_RATE, LATCHED)
@@ -116,17 +158,9 @@ class AnalysisNode(Node):
         self.rate_one = {n: self.create_publisher(Float64, "~/" + names.FAILURE_RATE_ONE.format(name=n), LATCHED)
                          for n in names_}
         self.entropy_pub = self.create_publisher(Float64, "~/" + names.ENTROPY, LATCHED)
-        self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.marker_pub = self.create_publisher(MarkerArray, "~/" + names.MARKERS, LATCHED)
         labels = self.create_publisher(String, "~/" + names.LABELS, LATCHED)
         labels.publish(String(data="\n".join(names_)))
-        self._outcome_topics: set[str] = set()
-        self._discover_outcomes()
-        self.create_timer(1.0, self._discover_outcomes)  # workers (/robofail/worker_<k>) may join at any time
-        self.create_subscription(Float64MultiArray, names.node_topic(names.ADVERSARY, names.PI), self._on_pi, LATCHED)
-        self.create_subscription(String, names.node_topic(names.ADVERSARY, names.AUDIT_STATE), self._on_state, LATCHED)
-        self.create_timer(1.0 / float(self.get_parameter("publish_rate").value), self.publish)
-        self.get_logger().info(f"analysing {self.catalogue.task}: {len(self.records)} episode(s) from {self.out_dir / LOG_NAME}")
 
     def _discover_outcomes(self) -> None:
         """Subscribe to the episode outcomes of every simulator under /robofail, the default one included."""
@@ -156,10 +190,15 @@ class AnalysisNode(Node):
         self._dirty = True
 
     def _on_state(self, msg: String) -> None:
-        if msg.data == "finished":
-            self._reload_log()
-            self.publish()
-            self.write_report()
+        if msg.data != "finished":
+            return
+        self._reload_log()
+        if self.scenes is not None:  # the final fit, then the report, on the fitting thread
+            self.scenes.maybe_fit(self.records.values(), _policy_id(self.records), self.budget, self.seed,
+                                  final=True, then=self.write_scene_report)
+            return
+        self.publish()
+        self.write_report()
 
     def _reload_log(self) -> None:
         """At the end the log is the record of truth: the statistics become exactly the logged episodes.
@@ -170,6 +209,7 @@ class AnalysisNode(Node):
         """
         loaded = load_log(self.out_dir / LOG_NAME)
         self.records = {r.episode_id: r for r in loaded.episodes}
+        self.budget, self.seed = logged_budget(loaded.header) or self.budget, logged_seed(loaded.header)
         snapshots = [snap for snap in loaded.snapshots if "pi" in snap]
         if snapshots:
             self.pi = list(snapshots[-1]["pi"])
@@ -177,6 +217,9 @@ class AnalysisNode(Node):
 
     def publish(self) -> None:
         """Timer: recompute if something changed; /diagnostics goes out every tick, as monitors expect."""
+        if self.scenes is not None:
+            self._publish_scenes()
+            return
         if self._dirty:
             self._dirty = False
             if self.budget is None:  # the adversary writes the header when its audit starts, maybe after us
@@ -188,6 +231,18 @@ class AnalysisNode(Node):
             diag = DiagnosticArray(status=[diagnostic_for(e, self.analysis.control) for e in self.analysis.perturbations])
             diag.header.stamp = self.get_clock().now().to_msg()
             self.diag_pub.publish(diag)
+
+    def _publish_scenes(self) -> None:
+        """Start a refit when enough new episodes arrived (it publishes when done); the status goes out every tick."""
+        if self._dirty:
+            if self.budget is None:
+                header = load_log(self.out_dir / LOG_NAME).header
+                self.budget, self.seed = logged_budget(header), logged_seed(header)
+            if self.scenes.maybe_fit(self.records.values(), _policy_id(self.records), self.budget, self.seed):
+                self._dirty = False
+        diag = DiagnosticArray(status=self.scenes.diagnostics(len(SceneStatistics.searched(self.records.values()))))
+        diag.header.stamp = self.get_clock().now().to_msg()
+        self.diag_pub.publish(diag)
 
     def _publish_statistics(self, a: AuditAnalysis) -> None:
         if a.pi is not None:
@@ -208,6 +263,17 @@ class AnalysisNode(Node):
             return
         files = write_report([self.analysis], self.out_dir)
         self.get_logger().info(f"report written: {', '.join(f.name for f in files)}")
+
+    def write_scene_report(self, analysis, records: list[EpisodeRecord]) -> None:
+        """The continuous audit's report from its log (no gallery: the first frames need a simulator)."""
+        from robofail_ros.report import write_scene_report
+
+        files = write_scene_report(analysis, records, self.out_dir)
+        self.get_logger().info(f"report written: {', '.join(f.name for f in files)}")
+
+    def close(self) -> None:
+        if self.scenes is not None:
+            self.scenes.close()
 
 
 def _policy_id(records: dict[str, EpisodeRecord]) -> str:

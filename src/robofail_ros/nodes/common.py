@@ -69,6 +69,14 @@ def labelled_vector(values) -> Float64MultiArray:
     return msg
 
 
+def audit_searcher(searcher: str, continuous: bool) -> str:
+    """The searcher an audit runs: the `continuous` parameter turns a catalogue searcher (the params file's
+    default) into the continuous default; a continuous searcher, or a name AuditConfig will refuse, stays."""
+    from robofail_ros.config import DEFAULT_CONTINUOUS_SEARCHER, DISCRETE_SEARCHERS  # config loads MuJoCo: only here
+
+    return DEFAULT_CONTINUOUS_SEARCHER if continuous and searcher in DISCRETE_SEARCHERS else searcher
+
+
 def wait_for(future, timeout: float) -> bool:
     """Block this thread until `future` is done (the executor runs on other threads)."""
     done = threading.Event()
@@ -109,4 +117,4 @@ def run_node(make_node: Callable[[], Node], args: list[str] | None = None, threa
 
 
 __all__ = ["LATCHED", "RELIABLE", "SENSOR", "NAMESPACE", "image_message", "image_array", "camera_info_message",
-           "labelled_vector", "wait_for", "run_node"]
+           "labelled_vector", "audit_searcher", "wait_for", "run_node"]

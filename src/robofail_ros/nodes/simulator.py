@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -29,6 +29,7 @@ from std_srvs.srv import Trigger
 from robofail_ros import names
 from robofail_ros.catalogue import CatalogueError, unknown_name_message
 from robofail_ros.episode import ABORTED, SUCCESS, EpisodeRecord, run_episode
+from robofail_ros.factors import Factor
 from robofail_ros.nodes.common import LATCHED, RELIABLE, SENSOR, camera_info_message, image_message, run_node
 from robofail_ros.obs_codec import flatten_observation, record_to_strings
 from robofail_ros.policies.base import PolicyUnderTest
@@ -123,6 +124,7 @@ class SimulatorNode(Node):
             self.set_parameters([Parameter("perturbations", Parameter.Type.STRING_ARRAY, [])])
         config = SimConfig(task=p("task").value, horizon=p("horizon").value, image_size=p("image_size").value)
         self.sim = Simulation(config, seed=p("seed").value)
+        self.factor_parameters = self._declare_factors()
         self.cameras = list(p("cameras").value)
         for cam in self.cameras:
             if cam not in self.sim.scene.cameras:
@@ -137,7 +139,7 @@ class SimulatorNode(Node):
         self.policy_id = "remote"
         initial = self.active_names()
         self.sim.catalogue.resolve(initial)
-        self.sim.set_perturbations(initial)
+        self.sim.set_perturbations(initial, self.factor_values())
         self.sim.reset(p("episode_seed").value)
 
         self.camera_pubs = {c: self.create_publisher(Image, "~/" + names.CAMERA_IMAGE.format(camera=c), SENSOR)
@@ -156,14 +158,15 @@ class SimulatorNode(Node):
         self.create_subscription(String, names.sibling(names.POLICY, "policy_id"), self._on_policy_id, LATCHED)
         self.create_service(Trigger, "~/" + names.RUN_EPISODE, self._run_episode)
         self.create_service(Trigger, "~/" + names.RENDER_VIEW, self._render_view)
+        self.add_pre_set_parameters_callback(self._coerce_factors)
         self.add_on_set_parameters_callback(self._validate)
         self.add_post_set_parameters_callback(self._apply)
         self.remote: RemotePolicy | None = None
         rate = float(p("preview_rate").value)
         if rate > 0:
             self.create_timer(1.0 / rate, self.publish_preview)
-        self.get_logger().info(f"simulating {config.task} with {len(self.sim.catalogue)} perturbations available; "
-                               f"cameras {self.cameras}")
+        self.get_logger().info(f"simulating {config.task} with {len(self.sim.catalogue)} perturbations and "
+                               f"{len(self.factor_parameters)} factor parameters available; cameras {self.cameras}")
 
     # -- parameters ------------------------------------------------------------------------
     def active_names(self) -> list[str]:
@@ -173,8 +176,47 @@ class SimulatorNode(Node):
         except ParameterUninitializedException:
             return []
 
+    def _declare_factors(self) -> dict[str, Factor]:
+        """One double parameter per factor of the task's scene space (none if its catalogue declares no factors).
+
+        A value set outside the range is refused by rclpy itself (see `factor_descriptor`), before `_validate`.
+        """
+        space = self.sim.space
+        declared: dict[str, Factor] = {}
+        for f in space.factors if space is not None else ():
+            name = names.factor_parameter(f.name)
+            self.declare_parameter(name, float(f.nominal), factor_descriptor(f))
+            declared[name] = f
+        return declared
+
+    def factor_values(self) -> dict[str, float]:
+        """The full scene the factor parameters describe, factor name -> value (empty when the task has none).
+
+        rclpy accepts a value within 1e-6 (relative) of a bound; clipping makes it exactly the bound, which the
+        factor space accepts.
+        """
+        return {f.name: min(max(float(self.get_parameter(param).value), f.low), f.high)
+                for param, f in self.factor_parameters.items()}
+
+    def episode_scene(self) -> dict[str, float] | None:
+        """The scene an episode records: the full factor vector when any factor is away from nominal, else None
+        (all factors nominal is the unperturbed scene, recorded like a catalogue or control episode)."""
+        values = self.factor_values()
+        return values if any(v != self.factor_parameters[names.factor_parameter(n)].nominal
+                             for n, v in values.items()) else None
+
+    def _coerce_factors(self, params: list[Parameter]) -> list[Parameter]:
+        """`ros2 param set … factors.cube_mass 2` sends an integer: accept it as the double it means."""
+        return [Parameter(prm.name, Parameter.Type.DOUBLE, float(prm.value))
+                if prm.name in self.factor_parameters and prm.type_ == Parameter.Type.INTEGER else prm
+                for prm in params]
+
     def _validate(self, params: list[Parameter]) -> SetParametersResult:
         for prm in params:
+            # A factor's type and range were checked by rclpy before this callback, from its descriptor.
+            if prm.name in self.factor_parameters and self.busy:
+                return SetParametersResult(successful=False,
+                                           reason="an episode is running; factors change between episodes")
             if prm.name == "perturbations":
                 value = list(prm.value or [])
                 unknown = [n for n in value if n not in self.sim.catalogue.names]
@@ -194,11 +236,13 @@ class SimulatorNode(Node):
 
     def _apply(self, params: list[Parameter]) -> None:
         # While an episode runs the next one applies its own parameters; only an idle scene is re-shown.
-        if any(prm.name in ("perturbations", "episode_seed") for prm in params) and not self.busy:
-            self._sim_thread.submit(self._show, self.active_names(), self.get_parameter("episode_seed").value)
+        shown = ("perturbations", "episode_seed", *self.factor_parameters)
+        if any(prm.name in shown for prm in params) and not self.busy:
+            self._sim_thread.submit(self._show, self.active_names(), self.get_parameter("episode_seed").value,
+                                    self.factor_values())
 
-    def _show(self, perturbations: list[str], seed: int) -> None:
-        self.sim.set_perturbations(perturbations)
+    def _show(self, perturbations: list[str], seed: int, scene: dict[str, float]) -> None:
+        self.sim.set_perturbations(perturbations, scene)
         self.sim.reset(seed)
         self._preview()
 
@@ -251,9 +295,10 @@ class SimulatorNode(Node):
             response.success, response.message = False, "an episode is running"
             return response
         perturbations, seed = self.active_names(), self.get_parameter("episode_seed").value
+        scene = self.factor_values()
 
         def render():
-            self.sim.set_perturbations(perturbations)
+            self.sim.set_perturbations(perturbations, scene)
             self.sim.reset(seed)
             return self.sim.render(ADVERSARY_CAMERA, self.sim.config.image_size)
 
@@ -280,19 +325,22 @@ class SimulatorNode(Node):
             remote.episode_id = episode_id
             perturbations = self.active_names()
             seed = int(p("episode_seed").value)
+            scene = self.episode_scene()
             self.remote = remote
             self._running = True
-            self._sim_thread.submit(self._episode, remote, perturbations, seed, episode_id)
+            self._sim_thread.submit(self._episode, remote, perturbations, seed, episode_id, scene)
         response.success, response.message = True, episode_id
         return response
 
-    def _episode(self, remote: RemotePolicy, perturbations: list[str], seed: int, episode_id: str) -> None:
+    def _episode(self, remote: RemotePolicy, perturbations: list[str], seed: int, episode_id: str,
+                 scene: dict[str, float] | None) -> None:
         try:
-            record = run_episode(self.sim, remote, perturbations, seed, episode_id=episode_id)
+            record = run_episode(self.sim, remote, perturbations, seed, episode_id=episode_id, scene=scene)
         except Exception as exc:  # the simulation itself broke: say so as an aborted episode, never stay silent
             record = EpisodeRecord(episode_id=episode_id, seed=seed, perturbations=perturbations, outcome=ABORTED,
                                    steps=0, reward=0.0, wall_time=0.0, policy_id=self.policy_id,
-                                   task=self.sim.config.task, reason=f"simulator error: {type(exc).__name__}: {exc}")
+                                   task=self.sim.config.task, reason=f"simulator error: {type(exc).__name__}: {exc}",
+                                   scene=scene)
         finally:
             self.remote, self._running = None, False
         record.policy_id = self.policy_id
@@ -303,6 +351,18 @@ class SimulatorNode(Node):
     def close(self) -> None:
         self._sim_thread.submit(self.sim.close).result(timeout=10)
         self._sim_thread.shutdown(wait=False, cancel_futures=True)
+
+
+def factor_descriptor(f: Factor) -> ParameterDescriptor:
+    """What `ros2 param describe` prints and rqt_reconfigure shows for one factor: its meaning, unit, scale,
+    nominal value, and a range descriptor: a slider, and rclpy's own check on every set, whose refusal states
+    the range ("Parameter factors.light_intensity out of range Min: 0.1, Max: 3.0, value: 5.0")."""
+    unit = f" {f.unit}" if f.unit else ""
+    return ParameterDescriptor(
+        description=(f"{f.description or f.name} [{f.kind}, group {f.group}]; {f.scale} scale; "
+                     f"the nominal value {f.nominal:g} leaves the model untouched"),
+        additional_constraints=f"{f.low:g} <= value <= {f.high:g}{unit}",
+        floating_point_range=[FloatingPointRange(from_value=float(f.low), to_value=float(f.high), step=0.0)])
 
 
 def outcome_message(record: EpisodeRecord, hardware_id: str) -> DiagnosticStatus:
