@@ -30,7 +30,12 @@ the reset observation. The cost of a fresh 84x84 `mujoco.Renderer` for the
 replaced model -- which the audit would need before it could render the perturbed
 scene -- is timed separately and printed as an extra line, outside the ratios.
 
-Run: .venv/bin/python bench/perturb_apply.py [--live-reps 300] [--xml-reps 5] [--no-camera-env]
+A last row times the continuous scene space (issue 11, target <= 200 µs median): apply a random scene of ALL
+factors (uniform in the unit cube, a fresh one each repetition) and clear it, on the live model; once as the
+edit alone (`perturber.set([], scene)` + `perturber.clear()`, what the target names) and once through
+`Simulation.set_perturbations`, which adds the `mj_forward` an episode needs before its first render.
+
+Run: .venv/bin/python bench/perturb_apply.py [--live-reps 300] [--xml-reps 5] [--scenes 1000] [--no-camera-env]
 """
 from __future__ import annotations
 
@@ -157,6 +162,26 @@ def time_live(sim: Simulation, name: str, reps: int) -> list[float]:
     return out
 
 
+def time_random_scenes(sim: Simulation, reps: int, seed: int) -> tuple[list[float], list[float]]:
+    """Microseconds per apply + clear of a fresh random scene of all factors: (edit alone, via set_perturbations)."""
+    rng = np.random.default_rng(seed)
+    scenes = [sim.space.random_scene(rng) for _ in range(2 * reps + 2)]
+    edit, full = [], []
+    sim.perturber.set([], scenes[-1])  # warm-up: first touch snapshots the fields
+    sim.perturber.clear()
+    for scene in scenes[:reps]:
+        t0 = time.perf_counter_ns()
+        sim.perturber.set([], scene)
+        sim.perturber.clear()
+        edit.append((time.perf_counter_ns() - t0) / 1e3)
+    for scene in scenes[reps:2 * reps]:
+        t0 = time.perf_counter_ns()
+        sim.set_perturbations([], scene)
+        sim.set_perturbations([])
+        full.append((time.perf_counter_ns() - t0) / 1e3)
+    return edit, full
+
+
 def time_xml(env, sim: Simulation, name: str, reps: int) -> tuple[list[float], str]:
     """Median-ready times (ms) of `reps` XML-route applications of `name` on robosuite env `env`."""
     nominal_xml = env.sim.model.get_xml()
@@ -194,6 +219,7 @@ def main() -> None:
                     help="catalogue names (kinds geom_rgba, geom_size, light_diffuse, body_mass); default: %(default)s")
     ap.add_argument("--live-reps", type=int, default=300, help="live apply+undo pairs per perturbation")
     ap.add_argument("--xml-reps", type=int, default=5, help="XML rebuilds per perturbation and environment")
+    ap.add_argument("--scenes", type=int, default=1000, help="random scenes of all factors applied and cleared")
     ap.add_argument("--no-camera-env", action="store_true",
                     help="skip the XML route on a robosuite env with an offscreen renderer and camera obs")
     ap.add_argument("--seed", type=int, default=0)
@@ -210,6 +236,7 @@ def main() -> None:
 
     # 1. Live route, on the live model (must run before the XML route replaces env.sim).
     live = {n: time_live(sim, n, args.live_reps) for n in args.perturbations}
+    scene_edit, scene_full = time_random_scenes(sim, args.scenes, args.seed)
     sim.reset(args.seed)
     live_cube = cube_pos(sim.env)
 
@@ -255,6 +282,11 @@ def main() -> None:
         "machine": f"{platform.node()} {platform.machine()} cpus={os.cpu_count()}",
         "live_reps": args.live_reps, "xml_reps": args.xml_reps, "rows": rows,
         "renderer_rebuild_median_ms": statistics.median(renderer_ms),
+        "random_scene": {"factors": sim.space.dim, "scenes": args.scenes,
+                         "edit_median_us": statistics.median(scene_edit),
+                         "edit_p90_us": float(np.percentile(scene_edit, 90)),
+                         "set_perturbations_median_us": statistics.median(scene_full),
+                         "set_perturbations_p90_us": float(np.percentile(scene_full, 90))},
         "cube_pos_after_live_reset": live_cube.tolist(),
         "cube_pos_after_xml_reset": xml_cube.tolist(),
         "loadavg_before_after": [load_before, os.getloadavg()[0]],
@@ -281,6 +313,11 @@ def main() -> None:
         if cam:
             line += f" {r['xml_camera_env_median_ms']:>10.1f} {r['ratio_camera_env']:>8.0f}x"
         print(line + f"  {r['xml_readback']}")
+    rs = result["random_scene"]
+    print(f"{'random scene':<16} {str(rs['factors']) + ' factors':<14} {rs['edit_median_us']:>8.1f} "
+          f"{rs['edit_p90_us']:>7.1f}  apply + clear a fresh random scene of all factors, median of {rs['scenes']} "
+          f"(target <= 200 µs); via set_perturbations (+ mj_forward): median {rs['set_perturbations_median_us']:.1f} µs, "
+          f"p90 {rs['set_perturbations_p90_us']:.1f}")
     print(f"after the XML route the audit also needs a new 84x84 mujoco.Renderer (+ first frame): median "
           f"{result['renderer_rebuild_median_ms']:.1f} ms (not in the ratios)")
     print(f"cube position after live route + reset   : {_fmt(np.round(live_cube, 4))}  (placed on the table)")

@@ -70,6 +70,8 @@ class AuditAnalysis:
     label: str = ""
     budget: int | None = None
     """Searcher episode budget the audit ran with (control not counted); None where unknown."""
+    interrupted: str = ""
+    """'interrupted after 40 of 246 episodes' when the audit was stopped early (report titles say it); else empty."""
 
     @property
     def name(self) -> str:

@@ -4,13 +4,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
-from robofail_ros.audit import AuditFolderError
+from robofail_ros.audit import AuditFolderError, PolicyCannotRun
 from robofail_ros.catalogue import CatalogueError, available_tasks
-from robofail_ros.config import SEARCHERS, AuditConfig, PPOConfig
+from robofail_ros.config import (
+    CONTINUOUS_SEARCHERS, DEFAULT_CONTINUOUS_SEARCHER, DEFAULT_EPISODES, SEARCHERS, AuditConfig, PPOConfig,
+)
 from robofail_ros.policies import PolicySpecError
+from robofail_ros.record import FolderBusyError
 from robofail_ros.searchers.base import CheckpointError
 from robofail_ros.sim import SimConfig, default_worker_count
 
@@ -34,6 +38,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+#: More worker processes than this per CPU only thrash (each is a whole simulation); a typo like 100 is refused.
+MAX_WORKERS_PER_CPU = 4
+
+
+def _worker_count(text: str) -> int:
+    value = _positive_int(text)
+    limit = MAX_WORKERS_PER_CPU * (os.cpu_count() or 1)
+    if value > limit:
+        raise argparse.ArgumentTypeError(f"at most {limit} on this machine ({MAX_WORKERS_PER_CPU} per CPU), "
+                                         f"got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="robofail", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -43,15 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--task", default=DEFAULTS.sim.task, help=f"robosuite task (catalogues: {', '.join(available_tasks())})")
     audit.add_argument("--catalogue", default=None, help="perturbation catalogue YAML (default: the task's)")
     audit.add_argument("--policy", default=DEFAULTS.policy, help="vision, expert, robomimic:PATH (a zoo model), or package.module:ClassName")
-    audit.add_argument("--searcher", default=DEFAULTS.searcher, choices=SEARCHERS)
-    audit.add_argument("--episodes", type=_positive_int, default=DEFAULTS.episodes, help="searcher episode budget")
+    audit.add_argument("--searcher", default=None, choices=SEARCHERS,
+                       help=f"default {DEFAULTS.searcher}; {', '.join(CONTINUOUS_SEARCHERS)} search the continuous "
+                            f"factor box (a continuous audit)")
+    audit.add_argument("--continuous", action="store_true",
+                       help=f"a continuous audit with its default searcher ({DEFAULT_CONTINUOUS_SEARCHER})")
+    audit.add_argument("--episodes", type=_positive_int, default=None,
+                       help=f"searcher episode budget (default {DEFAULT_EPISODES['discrete']}, "
+                            f"continuous {DEFAULT_EPISODES['continuous']})")
     audit.add_argument("--control-episodes", type=_positive_int, default=DEFAULTS.control_episodes,
                        help="unperturbed episodes (also the size of the initial-state pool)")
-    audit.add_argument("--workers", type=_positive_int, default=default_worker_count())
+    audit.add_argument("--workers", type=_worker_count, default=default_worker_count(),
+                       help=f"worker processes (at most {MAX_WORKERS_PER_CPU} per CPU)")
     audit.add_argument("--seed", type=int, default=DEFAULTS.seed)
     audit.add_argument("--horizon", type=_positive_int, default=None, help="control steps per episode (default: per task)")
     audit.add_argument("--max-depth", type=_positive_int, default=None,
-                       help="perturbations an adversary episode may stack (default: 2 for ppo, 1 otherwise)")
+                       help="perturbations (scenes) an adversary episode may stack (default: 2 for ppo and ppo_box, 1 otherwise)")
     audit.add_argument("--n-steps", type=_positive_int, default=PPOConfig().n_steps, help="PPO episodes per worker per update")
     audit.add_argument("--out", type=Path, default=None, help="output folder (default: audits/<task>-<policy>-<searcher>-s<seed>)")
     audit.add_argument("--overwrite", action="store_true", help="discard an existing audit in --out instead of resuming it")
@@ -62,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, default=None, help="where to write (default: the audit folder, or ./comparison)")
     report.add_argument("--overwrite", action="store_true", help="allow writing into another audit's folder")
 
-    replay = sub.add_parser("replay", help="re-run a logged episode from its seed and perturbations and film it")
+    replay = sub.add_parser("replay", help="re-run a logged episode from its seed and perturbations or scene and film it")
     replay.add_argument("dir", type=Path, help="audit folder")
     replay.add_argument("--episode", default=None, help="episode id (default: the worst failure)")
     replay.add_argument("--size", type=_positive_int, default=256, help="video frame size in pixels")
@@ -77,75 +101,162 @@ def _audit(args: argparse.Namespace) -> int:
     from rich.console import Console
     from tqdm import tqdm
 
-    from robofail_ros.audit import run_audit
-    from robofail_ros.report import print_summary
+    from robofail_ros.audit import abort_reasons, describe_aborts, run_audit
+    from robofail_ros.report import print_scene_summary, print_summary
 
     sim = SimConfig(task=args.task, horizon=args.horizon or 0, catalogue=args.catalogue)
-    config = AuditConfig(sim=sim, policy=args.policy, searcher=args.searcher, episodes=args.episodes,
+    config = AuditConfig(sim=sim, policy=args.policy, searcher=_searcher(args), episodes=args.episodes or 0,
                          control_episodes=args.control_episodes, seed=args.seed, workers=args.workers,
                          max_depth=args.max_depth or 0, ppo=PPOConfig(n_steps=args.n_steps))
+    space = _factor_space(config) if config.continuous else None
     policy_tag = args.policy.replace(":", "_").replace("/", "_").replace(".", "_")
-    out = args.out or Path("audits") / f"{args.task.lower()}-{policy_tag}-{args.searcher}-s{args.seed}"
+    out = args.out or Path("audits") / f"{args.task.lower()}-{policy_tag}-{config.searcher}-s{args.seed}"
     console = Console(stderr=True)
-    console.print(f"[bold]robofail audit[/] {args.task} / {args.policy} / {args.searcher}: "
-                  f"{config.control_episodes} control + {config.episodes} searched episodes on {config.workers} worker(s) → {out}")
-    bar = tqdm(total=config.control_episodes + config.episodes, unit="ep", desc="episodes", dynamic_ncols=True)
+    searched = f"{config.episodes} searched {'scenes of ' + str(space.dim) + ' factors' if space else 'episodes'}"
+    bar = None
     failures = 0
+
+    def start():
+        """Every input is checked and the folder is ours: only now say what runs and draw the bar."""
+        nonlocal bar
+        console.print(f"[bold]robofail audit[/] {args.task} / {args.policy} / {config.searcher}: "
+                      f"{config.control_episodes} control + {searched} on {config.workers} worker(s) → {out}")
+        bar = tqdm(total=config.control_episodes + config.episodes, unit="ep", desc="episodes", dynamic_ncols=True)
 
     def progress(record, done, total):
         nonlocal failures
         failures += record.outcome == "failure"
         bar.n = done
-        bar.set_postfix(failures=failures, last=("+".join(record.perturbations) or "control")[:24], refresh=False)
+        if record.scene is not None and space is not None:
+            from robofail_ros.scene_audit import scene_tag
+
+            last = scene_tag(record.scene, space)[:40]
+        else:
+            last = ("+".join(record.perturbations) or "control")[:24]
+        bar.set_postfix(failures=failures, last=last, refresh=False)
         bar.refresh()
 
     try:
-        result = run_audit(config, out, overwrite=args.overwrite, on_record=progress, film=not args.no_video)
+        result = run_audit(config, out, overwrite=args.overwrite, on_record=progress, film=not args.no_video,
+                           on_start=start)
     finally:
-        bar.close()
-    print_summary(result.analysis, console=_table_console())
+        if bar is not None:
+            bar.close()
+    if result.scene_analysis is not None:
+        print_scene_summary(result.scene_analysis, console=_table_console())
+    else:
+        print_summary(result.analysis, console=_table_console())
+    if abort_reasons(result.records):
+        console.print(f"aborted episodes by reason: {describe_aborts(result.records)}")
     console.print(f"{len(result.records)} episodes in {result.wall_time:.0f} s; files in {out}:")
     for f in result.files:
         console.print(f"  {f}")
     return 0
 
 
-def _load_analysis(folder: Path):
-    from robofail_ros.analysis import analyse
-    from robofail_ros.catalogue import load_catalogue
+def _searcher(args: argparse.Namespace) -> str:
+    """--searcher, or with --continuous the continuous default; a discrete searcher with --continuous is refused."""
+    if not args.continuous:
+        return args.searcher or DEFAULTS.searcher
+    if args.searcher is None:
+        return DEFAULT_CONTINUOUS_SEARCHER
+    if args.searcher not in CONTINUOUS_SEARCHERS:
+        raise ValueError(f"--continuous searches the factor box, but searcher {args.searcher!r} searches the "
+                         f"catalogue; continuous searchers: {', '.join(CONTINUOUS_SEARCHERS)}")
+    return args.searcher
+
+
+def _factor_space(config: AuditConfig):
+    """The factor box a continuous audit will search; a task without one is refused with the tasks that have one."""
+    from robofail_ros.factors import NoFactorsError, load_factor_space, optional_factor_space
+
+    try:
+        return load_factor_space(config.sim.catalogue or config.sim.task)
+    except NoFactorsError as exc:
+        with_factors = [space.task for t in available_tasks() if (space := optional_factor_space(t)) is not None]
+        raise CatalogueError(f"searcher {config.searcher!r} needs a continuous factor space: {exc}. "
+                             f"Tasks with one: {', '.join(with_factors) or 'none'}") from None
+
+
+def _read_audit(folder: Path):
+    """The log and configuration of an audit folder."""
     from robofail_ros.record import LOG_NAME, load_log
 
     loaded = load_log(folder / LOG_NAME)
     if loaded.header is None:
         raise FileNotFoundError(f"{folder / LOG_NAME} is missing or has no header: not an audit folder")
-    config = AuditConfig.from_json(loaded.header["config"])
+    return loaded, AuditConfig.from_json(loaded.header["config"])
+
+
+def _load_analysis(folder: Path):
+    """(analysis, log, config) of an audit folder."""
+    loaded, config = _read_audit(folder)
+    return _analyse(folder, loaded, config), loaded, config
+
+
+def _analyse(folder: Path, loaded, config: AuditConfig):
+    """An `AuditAnalysis` for a catalogue audit, a `SceneAnalysis` for a continuous one."""
+    from robofail_ros.analysis import analyse
+    from robofail_ros.catalogue import load_catalogue
+
+    policy_id = loaded.episodes[0].policy_id if loaded.episodes else config.policy
+    if config.continuous:
+        return _analyse_scenes(folder, loaded, config, policy_id)
     catalogue = load_catalogue(config.sim.catalogue or config.sim.task)
     finals = [s for s in loaded.snapshots if "pi" in s]
     pi = finals[-1]["pi"] if finals else None
-    policy_id = loaded.episodes[0].policy_id if loaded.episodes else config.policy
-    analysis = analyse(loaded.episodes, catalogue, policy_id, config.searcher, pi=pi, budget=config.episodes)
-    return analysis, loaded, config
+    return analyse(loaded.episodes, catalogue, policy_id, config.searcher, pi=pi, budget=config.episodes)
+
+
+def _analyse_scenes(folder: Path, loaded, config: AuditConfig, policy_id: str):
+    """Refit a continuous audit's analysis from its episodes, over the task's factor space as it is now."""
+    from dataclasses import asdict
+
+    from robofail_ros.audit import analyse_scene_records
+
+    space = _factor_space(config)
+    logged = {f["name"]: f for f in loaded.header.get("factors") or []}
+    current = {f.name: asdict(f) for f in space.info()}
+    changed = sorted(n for n in set(logged) | set(current) if logged.get(n) != current.get(n))
+    if logged and changed:
+        print(f"{folder}: the factor space has changed since this audit ran (differs in: {', '.join(changed)}); "
+              "the report uses the current one", file=sys.stderr)
+    return analyse_scene_records(loaded.episodes, space, policy_id, config)
 
 
 def _report(args: argparse.Namespace) -> int:
+    from robofail_ros.continuous.result import SceneAnalysis
     from robofail_ros.record import LOG_NAME
-    from robofail_ros.report import print_summary, write_report
+    from robofail_ros.report import print_scene_summary, print_summary, write_report, write_scene_report
 
-    analyses = []
+    loaded_audits = []
     for d in args.dirs:
         analysis, loaded, _ = _load_analysis(d)
         if loaded.damaged_lines:
             print(f"{d}: skipped damaged log line(s) {loaded.damaged_lines}", file=sys.stderr)
-        if len(args.dirs) > 1:  # one row per audit folder when comparing
-            analysis.label = analysis.label or d.name
-        analyses.append(analysis)
-        print_summary(analysis, console=_table_console())
+        loaded_audits.append((d, analysis, loaded))
+    continuous = [d for d, a, _ in loaded_audits if isinstance(a, SceneAnalysis)]
+    if continuous and len(args.dirs) > 1:
+        raise ValueError(f"continuous audits are reported one folder at a time, got {len(args.dirs)} folders "
+                         f"({', '.join(map(str, continuous))} continuous); run `robofail report DIR` for each")
     out = args.out or (args.dirs[0] if len(args.dirs) == 1 else Path("comparison"))
     foreign = (out / LOG_NAME).exists() and out.resolve() not in {d.resolve() for d in args.dirs}
     if foreign and not args.overwrite:
         raise AuditFolderError(f"{out} holds another audit; its report files would be overwritten. "
                                "Choose another --out, or pass --overwrite")
-    for f in write_report(analyses, out):
+    if continuous:
+        [(_, analysis, loaded)] = loaded_audits
+        print_scene_summary(analysis, console=_table_console())
+        files = write_scene_report(analysis, loaded.episodes, out)
+    else:
+        analyses = []
+        for d, analysis, _ in loaded_audits:
+            if len(args.dirs) > 1:  # one row per audit folder when comparing
+                analysis.label = analysis.label or d.name
+            analyses.append(analysis)
+            print_summary(analysis, console=_table_console())
+        files = write_report(analyses, out)
+    for f in files:
         print(f)
     return 0
 
@@ -155,29 +266,37 @@ def _replay(args: argparse.Namespace) -> int:
     from robofail_ros.episode import run_episode
     from robofail_ros.policies import load_policy
     from robofail_ros.report import write_video
+    from robofail_ros.scene_audit import worst_records
     from robofail_ros.sim import Simulation
 
-    analysis, loaded, config = _load_analysis(args.dir)
-    if args.episode is None:
-        target = worst_failure(loaded.episodes, analysis)
+    loaded, config = _read_audit(args.dir)
+    if args.episode is None:  # only then is the analysis needed (a continuous one is a model fit)
+        analysis = _analyse(args.dir, loaded, config)
+        if config.continuous:
+            target = next(iter(worst_records(analysis, loaded.episodes)), None)
+        else:
+            target = worst_failure(loaded.episodes, analysis)
         if target is None:
-            print("no failed episode in this audit; pass --episode ID", file=sys.stderr)
+            print("robofail: error: no failed episode in this audit; pass --episode ID", file=sys.stderr)
             return 2
     else:
         matches = [r for r in loaded.episodes if r.episode_id == args.episode]
         if not matches:
             ids = ", ".join(r.episode_id for r in loaded.episodes[:5])
-            print(f"unknown episode {args.episode!r}; ids look like: {ids}, …", file=sys.stderr)
+            known = f"ids look like: {ids}, …" if ids else "this audit has no episodes yet"
+            print(f"robofail: error: unknown episode {args.episode!r}; {known}", file=sys.stderr)
             return 2
         target = matches[0]
     sim = Simulation(config.sim, seed=config.seed)
     policy = load_policy(config.policy)
     policy.bind(sim.scene)
-    record = run_episode(sim, policy, target.perturbations, target.seed, episode_id=target.episode_id, film_size=args.size)
+    record = run_episode(sim, policy, target.perturbations, target.seed, episode_id=target.episode_id,
+                         film_size=args.size, scene=target.scene)
     name = f"replay_{target.episode_id}.mp4"
     path = write_video(record.frames, args.dir / name)
     same = record.outcome == target.outcome and record.steps == target.steps
-    print(json.dumps({"episode": target.episode_id, "perturbations": target.perturbations, "seed": target.seed,
+    print(json.dumps({"episode": target.episode_id, "perturbations": target.perturbations, "scene": target.scene,
+                      "seed": target.seed,
                       "logged": [target.outcome, target.steps], "replayed": [record.outcome, record.steps],
                       "reproduced": same, "video": str(path)}, indent=2))
     return 0 if same else 1
@@ -192,12 +311,19 @@ def main(argv: list[str] | None = None) -> int:
 
             return zoo_cli.run(args)
         return {"audit": _audit, "report": _report, "replay": _replay}[args.command](args)
-    except (CatalogueError, PolicySpecError, AuditFolderError, CheckpointError, ValueError, FileNotFoundError) as exc:
+    except (CatalogueError, PolicySpecError, AuditFolderError, CheckpointError, ValueError, FileNotFoundError,
+            FolderBusyError, PolicyCannotRun) as exc:
         print(f"robofail: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("robofail: interrupted; every finished episode is in the log — run the same command to resume",
-              file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        from robofail_ros.audit import AuditInterrupted
+
+        report = ""
+        if isinstance(exc, AuditInterrupted) and exc.files:  # run_audit wrote the report of the episodes done
+            report = f"; the report of those ({exc.mark}) is in {exc.files[0].parent}"
+        done = f" after {exc.done} of {exc.total} episodes" if isinstance(exc, AuditInterrupted) else ""
+        print(f"robofail: interrupted{done}; every finished episode is in the log{report} — run the same "
+              "command to resume", file=sys.stderr)
         return 130
 
 

@@ -12,7 +12,29 @@ import numpy as np
 
 from robofail_ros.sim import SimConfig, default_worker_count
 
-SEARCHERS = ("ppo", "bandit", "uniform", "adaptive")
+#: Searchers over the named perturbations of the catalogue (each episode applies one or a few of them).
+DISCRETE_SEARCHERS = ("ppo", "bandit", "uniform", "adaptive")
+#: Searchers over the continuous factor box (each episode applies one scene: a value per factor).
+CONTINUOUS_SEARCHERS = ("sobol", "cmaes", "boundary", "ppo_box")
+SEARCHERS = DISCRETE_SEARCHERS + CONTINUOUS_SEARCHERS
+#: Searchers that drive the workers through SB3's VecEnv.step (PPO): their logged episodes are handed back to the
+#: workers on resume and re-used by (seed, perturbations, scene); the others skip finished jobs by episode id.
+STEPPING_SEARCHERS = ("ppo", "ppo_box")
+
+DEFAULT_SEARCHER = "adaptive"
+"""Discrete default: the search-quality study (docs/benchmarks.md, section 7) found adaptive allocation the fastest
+to calibrated rates: at 216 episodes its error matched what the uniform sweep needed 432 for, while PPO's π
+collapsed onto one arm and Thompson sampling re-ran the same experiments."""
+DEFAULT_CONTINUOUS_SEARCHER = "boundary"
+"""Continuous default (provisional, until the next issue's study compares the searchers): the audit reports
+thresholds, and active learning spends episodes where P(failure) is least certain near 0.5, which is where a
+threshold is pinned; a Sobol sweep spends most of them deep inside regions that surely fail or surely succeed."""
+DEFAULT_EPISODES = {"discrete": 216, "continuous": 512}
+"""Searcher budget per mode when `episodes` is 0. Discrete: 8 per Lift perturbation, where the study's adaptive
+audits reached a mean absolute error of 0.02 and a mean 95% interval width of 0.34. Continuous: keeps a default
+vision-policy audit of Lift (boundary searcher, 2 workers, 24 factors) well under 10 minutes on this 2-core
+machine: measured 3 min 40 s with the machine otherwise idle (about 2.5 episodes/s, analysis and report ~15 s),
+4 min 26 s beside other jobs (load 2-4); provisional until the searcher study of the next issue."""
 
 
 @dataclass(frozen=True)
@@ -41,21 +63,53 @@ class PPOConfig:
 
 
 @dataclass(frozen=True)
+class SceneSearchConfig:
+    """How the continuous searchers spend their episodes (ignored by the discrete ones)."""
+
+    batch: int = 16
+    """Episodes per search decision (a CMA-ES generation, a boundary batch). Fixed rather than the worker count,
+    so the decisions do not depend on how many workers ran them, and a resumed audit replays them exactly."""
+    initial_design: int = 64
+    """boundary: scrambled Sobol points run before the first model fit (a power of 2 keeps Sobol's balance)."""
+    explore_share: float = 0.25
+    """boundary: share of each batch spent on the candidate farthest from every episode so far, so a failure
+    region the model has not seen yet can still be found."""
+    candidates: int = 2048
+    """boundary: candidate points scored by the acquisition per batch (half Sobol points of the box, half pulled
+    towards the nominal scene)."""
+    optimise_every: int = 4
+    """boundary: re-optimise the model's hyperparameters every this many batches (a refit in between keeps them;
+    optimising costs seconds, a refit a fraction of one)."""
+    cmaes_sigma: float = 0.3
+    """cmaes: initial step size in the unit cube (0.3 reaches most of the box from its centre)."""
+
+    def __post_init__(self) -> None:
+        for name in ("batch", "initial_design", "candidates", "optimise_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"SceneSearchConfig.{name} must be a positive integer, got {v!r}")
+        if isinstance(self.explore_share, bool) or not isinstance(self.explore_share, (int, float)) \
+                or not 0.0 <= self.explore_share <= 1.0:
+            raise ValueError(f"SceneSearchConfig.explore_share must be a number in [0, 1], got {self.explore_share!r}")
+        if isinstance(self.cmaes_sigma, bool) or not isinstance(self.cmaes_sigma, (int, float)) \
+                or not 0.0 < self.cmaes_sigma <= 1.0:
+            raise ValueError(f"SceneSearchConfig.cmaes_sigma must be a number in (0, 1], got {self.cmaes_sigma!r}")
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     """One audit: which policy, which scene, which searcher, how many episodes."""
 
     sim: SimConfig = field(default_factory=SimConfig)
     policy: str = "vision"
     """Policy under test: vision, expert, or package.module:ClassName."""
-    searcher: str = "adaptive"
-    """adaptive (one pass, then episodes to the widest interval that still matters for the ranking), ppo (the
-    paper's adversary), bandit (Thompson sampling) or uniform (the paper's naive sweep). adaptive is the default
-    because the search-quality study (docs/benchmarks.md, section 7) found it the fastest to calibrated rates:
-    at 216 episodes its error matched what the uniform sweep needed 432 for, while PPO's π collapsed onto one
-    arm and Thompson sampling re-ran the same experiments."""
-    episodes: int = 216
-    """Searcher episode budget, the control run not included: 8 per Lift perturbation, where the study's
-    adaptive audits reached a mean absolute error of 0.02 and a mean 95% interval width of 0.34."""
+    searcher: str = DEFAULT_SEARCHER
+    """Over the catalogue: adaptive (one pass, then episodes to the widest interval that still matters for the
+    ranking), ppo (the paper's adversary), bandit (Thompson sampling) or uniform (the paper's naive sweep).
+    Over the factor box (a continuous audit): sobol (scrambled Sobol sweep), cmaes (worst-case optimiser),
+    boundary (active learning of the failure boundary) or ppo_box (the paper's PPO with a continuous action)."""
+    episodes: int = 0
+    """Searcher episode budget, the control run not included; 0 takes the mode's DEFAULT_EPISODES."""
     control_episodes: int = 30
     """Unperturbed episodes, one per initial state of the seed pool; every searched episode reuses these states."""
     seed: int = 0
@@ -65,10 +119,13 @@ class AuditConfig:
     max_depth: int = 0
     """Perturbations an adversary episode may stack after successes; 0 takes the searcher's default."""
     ppo: PPOConfig = field(default_factory=PPOConfig)
+    search: SceneSearchConfig = field(default_factory=SceneSearchConfig)
 
     def __post_init__(self) -> None:
         if self.searcher not in SEARCHERS:
             raise ValueError(f"unknown searcher {self.searcher!r}; known: {', '.join(SEARCHERS)}")
+        if self.episodes == 0 and not isinstance(self.episodes, bool):
+            object.__setattr__(self, "episodes", DEFAULT_EPISODES["continuous" if self.continuous else "discrete"])
         for name in ("episodes", "control_episodes", "workers"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -76,9 +133,14 @@ class AuditConfig:
         if self.max_depth == 0:
             # The paper's MDP stacks perturbations after a success; the bandit and the sweep
             # (and adaptive allocation) estimate single perturbations, so their episodes are one perturbation deep.
-            object.__setattr__(self, "max_depth", 2 if self.searcher == "ppo" else 1)
+            object.__setattr__(self, "max_depth", 2 if self.searcher in STEPPING_SEARCHERS else 1)
         if isinstance(self.max_depth, bool) or not isinstance(self.max_depth, int) or self.max_depth < 1:
             raise ValueError(f"max_depth must be a positive integer, got {self.max_depth!r}")
+
+    @property
+    def continuous(self) -> bool:
+        """Whether this audit searches the continuous factor box (scenes) rather than the named perturbations."""
+        return self.searcher in CONTINUOUS_SEARCHERS
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,6 +150,7 @@ class AuditConfig:
         d = dict(d)
         d["sim"] = SimConfig(**d["sim"])
         d["ppo"] = PPOConfig(**d["ppo"])
+        d["search"] = SceneSearchConfig(**d.get("search", {}))  # logs from before the continuous mode have none
         return cls(**d)
 
     def identity(self) -> dict[str, Any]:

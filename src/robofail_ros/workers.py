@@ -7,6 +7,7 @@ worker before collecting the answers, so the batch runs in parallel.
 from __future__ import annotations
 
 import functools
+import signal
 from concurrent.futures import ThreadPoolExecutor
 from copy import deepcopy
 from typing import Iterable
@@ -16,7 +17,7 @@ import numpy as np
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnv
 
 from robofail_ros.adversary_env import AdversaryEnv, EpisodeJob
-from robofail_ros.config import AuditConfig
+from robofail_ros.config import STEPPING_SEARCHERS, AuditConfig
 from robofail_ros.episode import EpisodeRecord
 
 
@@ -26,14 +27,37 @@ def make_vec_env(config: AuditConfig, completed: Iterable[EpisodeRecord] = (), r
     n = config.workers
     fns = [
         functools.partial(
-            AdversaryEnv, config=config, worker=w, n_workers=n, run_tag=run_tag,
-            completed=[r for r in completed if r.worker == f"w{w}" and r.searcher == "ppo"],
+            AdversaryEnv if n == 1 else _worker_process_env, config=config, worker=w, n_workers=n, run_tag=run_tag,
+            completed=[r for r in completed if r.worker == f"w{w}" and r.searcher in STEPPING_SEARCHERS],
         )
         for w in range(n)
     ]
     if n == 1:
         return DummyVecEnv(fns)
     return SubprocVecEnv(fns, start_method="forkserver")
+
+
+def _worker_process_env(**kwargs) -> AdversaryEnv:
+    """A worker process's environment. Ctrl-C reaches the whole process group, but stopping is the parent's
+    job (it writes the report, then ends the workers with `abandon`): a worker that took SIGINT itself died
+    mid-step with a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return AdversaryEnv(**kwargs)
+
+
+def abandon(vec_env: VecEnv) -> None:
+    """Close a VecEnv whose audit was interrupted, without waiting for the episodes still running in it (a
+    worker process may have a whole batch left): worker processes are terminated, local environments closed."""
+    if isinstance(vec_env, SubprocVecEnv):
+        for process in vec_env.processes:
+            process.terminate()
+        for process in vec_env.processes:
+            process.join(timeout=5)
+        for remote in vec_env.remotes:
+            remote.close()
+        vec_env.closed = True
+    else:
+        vec_env.close()
 
 
 def run_batch(vec_env: VecEnv, jobs: list[EpisodeJob]) -> list[EpisodeRecord]:

@@ -162,6 +162,8 @@ class SceneAnalysis:
     p_variance: float | None = None
     """Variance of the fitted P(failure) over the whole box: what the Sobol indices divide up (near 0: no factor
     matters, however the shares fall)."""
+    interrupted: str = ""
+    """'interrupted after 40 of 246 episodes' when the audit was stopped early (report titles say it); else empty."""
 
     @property
     def name(self) -> str:

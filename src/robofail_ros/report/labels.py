@@ -62,9 +62,9 @@ def bar_figure_width(n_cols: int, n_models: int = 1) -> float:
 
 def budget_text(a: AuditAnalysis) -> str:
     """'budget 540 searched + 30 control episodes': how much evidence stands behind every number of a report."""
-    if a.budget is None:
-        return f"{a.total_episodes} episodes"
-    return f"budget {a.budget} searched + {a.control.episodes} control episodes"
+    text = (f"{a.total_episodes} episodes" if a.budget is None
+            else f"budget {a.budget} searched + {a.control.episodes} control episodes")
+    return f"{text}, {a.interrupted}" if a.interrupted else text
 
 
 def budget_suffix(analyses: Sequence[AuditAnalysis]) -> str:

@@ -13,7 +13,8 @@ from robofail_ros.report.common import plt
 def scene_budget_text(a: SceneAnalysis) -> str:
     """'budget 300 searched + 30 control episodes': how much evidence stands behind every number."""
     searched = a.budget if a.budget is not None else a.episodes
-    return f"budget {searched} searched + {a.control.episodes} control episodes"
+    text = f"budget {searched} searched + {a.control.episodes} control episodes"
+    return f"{text}, {a.interrupted}" if a.interrupted else text
 
 
 def scene_title(a: SceneAnalysis) -> str:

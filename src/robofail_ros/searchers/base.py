@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from stable_baselines3.common.vec_env import VecEnv
 
 from robofail_ros.adversary_env import EpisodeJob
 from robofail_ros.config import AuditConfig
+from robofail_ros.factors import FactorSpace
 from robofail_ros.record import AuditLog, Recorder
 from robofail_ros.workers import run_batch
 
@@ -25,6 +27,10 @@ class SearchContext:
     log: AuditLog
     names: list[str]
     out_dir: Path
+    space: FactorSpace | None = None
+    """The task's factor box, for the continuous searchers (None in a catalogue audit)."""
+    snapshots: list[dict[str, Any]] = field(default_factory=list)
+    """Search decisions already in the log (a resumed searcher finishes a batch it had chosen)."""
 
     def run_jobs(self, jobs: list[EpisodeJob]) -> None:
         """Run jobs in worker-sized batches, recording each finished episode at once."""
@@ -35,7 +41,7 @@ class SearchContext:
 
 
 class Searcher(ABC):
-    """Chooses which perturbations to spend episodes on."""
+    """Chooses which perturbations (or scenes of the factor box) to spend episodes on."""
 
     name: str
 
