@@ -7,9 +7,11 @@ never allowed to poison the rest of the log.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,54 @@ from robofail_ros.episode import EpisodeRecord
 log = logging.getLogger(__name__)
 
 LOG_NAME = "episodes.jsonl"
+#: The lock file an audit holds in its folder while it runs (see `FolderLock`).
+LOCK_NAME = ".robofail.lock"
+
+
+class FolderBusyError(RuntimeError):
+    """Another live process holds the audit folder; a second writer would log every episode twice."""
+
+
+class FolderLock:
+    """An exclusive OS lock (flock) on an audit folder, held for the whole audit.
+
+    flock belongs to the open file, so the kernel releases it when the holder exits however it exits (crash,
+    SIGKILL): a stale lock file is harmless, and nothing needs cleaning up by hand. The holder writes its pid
+    and command line into the file, so a refused second audit can say who has the folder.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.path = Path(folder) / LOCK_NAME
+        self._file = None
+
+    def acquire(self) -> "FolderLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        f = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise FolderBusyError(f"{self.path.parent} is in use by {holder}; wait for it to finish, stop it, "
+                                  "or choose another output folder") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} ({' '.join(sys.argv) or sys.executable})\n")
+        f.flush()
+        self._file = f
+        return self
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the file releases the flock
+            self._file = None
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 @dataclass

@@ -9,14 +9,13 @@ buffer) switched off. `hard_reset=False` keeps the live-model perturbations acro
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import io
 import logging
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
 
-import robofail_ros  # noqa: F401  (sets MUJOCO_GL before mujoco is imported)
+import robofail_ros  # noqa: F401  (sets MUJOCO_GL before mujoco is imported, loads Triton before any GL)
 
 import mujoco
 import numpy as np
@@ -33,18 +32,6 @@ ADVERSARY_CAMERA = "agentview"
 #: Default episode horizons: about twice what the scripted expert needs (Lift ~47 steps, Stack ~93),
 #: far below robosuite's 500 so a failing episode does not cost ten successful ones.
 DEFAULT_HORIZON = {"Lift": 100, "Stack": 200}
-
-
-def load_triton_before_gl() -> None:
-    """Import Triton (if installed) before the first GL context exists.
-
-    torch 2.14's Linux wheels depend on Triton, which bundles its own LLVM; torch imports it
-    lazily the first time an optimizer is built. If Mesa's llvmpipe (headless EGL rendering)
-    has already loaded the system LLVM by then, loading Triton's segfaults the process. The
-    other order is safe, and costs ~0.2 s once per rendering process.
-    """
-    if importlib.util.find_spec("triton") is not None:
-        import triton  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -257,7 +244,6 @@ class Simulation:
                 vis.offheight = vis.offwidth
             else:
                 vis.offwidth, vis.offheight = max(vis.offwidth, size), max(vis.offheight, size)
-            load_triton_before_gl()
             r = mujoco.Renderer(self.model, height=size, width=size)
             if self.config.fast_rendering:
                 r.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
