@@ -27,5 +27,8 @@ RUN . /opt/ros/${ROS_DISTRO}/setup.sh && colcon build --packages-select robofail
 
 # Source the workspace in every shell and for the default command.
 RUN echo ". /opt/ros/${ROS_DISTRO}/setup.sh && . /ws/install/setup.sh" > /ros_env.sh
+# `docker stop` sends STOPSIGNAL to the launch, which forwards SIGINT node by node: every node stops within a second
+# and the adversary writes the report of the episodes done so far (allow it: `docker stop -t 30`).
+STOPSIGNAL SIGINT
 ENTRYPOINT ["/bin/bash", "-c", ". /ros_env.sh && exec \"$@\"", "--"]
 CMD ["ros2", "launch", "robofail_ros", "audit.launch.py", "out_dir:=/ws/audits/ros"]

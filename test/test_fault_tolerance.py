@@ -196,3 +196,22 @@ def test_a_corrupt_ppo_checkpoint_is_refused_with_what_to_do_and_the_log_is_kept
         run_audit(AuditConfig(searcher="ppo", episodes=12, control_episodes=1, workers=1, ppo=PPOConfig(n_steps=4)),
                   tmp_path, film=False)
     assert (tmp_path / LOG_NAME).read_bytes() == log_before
+
+
+def test_an_adversary_pointed_at_a_folder_another_audit_holds_refuses_at_once_naming_it(tmp_path):
+    """A CLI audit and a ROS adversary on one out_dir: the adversary says who holds it, before any worker joins,
+    and writes nothing (without the lock both appended, every episode id twice)."""
+    from robofail_ros.record import FolderLock
+
+    out = tmp_path / "audit"
+    run_audit(AuditConfig(searcher="uniform", episodes=1, control_episodes=1, workers=1), out, film=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    lock = FolderLock(out).acquire()  # this test process plays the first audit
+    try:
+        node = NodeProcess("adversary", {"out_dir": str(out), "searcher": "uniform", "episodes": 1,
+                                         "control_episodes": 1, "exit_when_done": True}, domain(), tmp_path)
+        assert node.proc.wait(timeout=120) != 0, node.output()[-2000:]
+        assert f"in use by pid {os.getpid()}" in node.output() and "Traceback" not in node.output()
+    finally:
+        lock.release()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -28,7 +28,7 @@ NODES_DIR = ROOT / "src" / "robofail_ros" / "nodes"
 
 NODES = (names.SIMULATOR, names.POLICY, names.PERTURBATION, names.ADVERSARY, names.ANALYSIS)
 AUDIT_ARGUMENTS = {"task", "policy", "searcher", "continuous", "episodes", "seed", "out_dir", "workers"}
-ALL_ARGUMENTS = AUDIT_ARGUMENTS | {"params_file", "use_rviz", "first_worker", "audit"}
+ALL_ARGUMENTS = AUDIT_ARGUMENTS | {"params_file", "use_rviz", "first_worker", "audit", "policy_node", "keep_alive"}
 CAMERA_TOPIC = names.node_topic(names.SIMULATOR, names.CAMERA_IMAGE, camera="agentview")
 MARKER_TOPIC = names.node_topic(names.ANALYSIS, names.MARKERS)
 
@@ -108,8 +108,13 @@ def perspective_plugins() -> dict[str, dict]:
 
 
 def perspective_value(group: dict, key: str):
-    """A value as rqt imports it: every key is {"type": "repr", "repr": <Python literal>}."""
+    """A value as rqt imports it: {"type": "repr", "repr": <Python literal>}, or Qt's window and splitter state as
+    {"type": "repr(QByteArray.hex)", "repr(QByteArray.hex)": "QtCore.QByteArray(b'<hex>')"} (returned as bytes)."""
     entry = group["keys"][key]
+    if entry["type"] == "repr(QByteArray.hex)":
+        match = re.fullmatch(r"QtCore\.QByteArray\((b'[0-9a-f]*')\)", entry["repr(QByteArray.hex)"])
+        assert match, entry
+        return bytes.fromhex(ast.literal_eval(match.group(1)).decode())
     assert entry["type"] == "repr"
     return ast.literal_eval(entry["repr"])
 
@@ -233,35 +238,26 @@ def test_every_perspective_value_is_a_python_literal_as_rqt_imports_it():
     walk(json.loads(PERSPECTIVE_FILE.read_text()))
 
 
-def test_the_perspective_runs_plot_robot_monitor_and_image_view_with_a_group_per_instance():
+def test_the_perspective_runs_three_plots_and_the_robot_monitor_with_a_group_per_instance():
     manager = json.loads(PERSPECTIVE_FILE.read_text())["groups"]["pluginmanager"]
     running = perspective_value(manager, "running-plugins")
-    assert {"rqt_plot/Plot", "rqt_robot_monitor/RobotMonitor", "rqt_image_view/ImageView"} <= set(running)
+    # exported from a real rqt, which has no rqt_image_view (C++): the camera is RViz's (config/robofail.rviz)
+    assert running == {"rqt_plot/Plot": [1, 2, 3], "rqt_robot_monitor/RobotMonitor": [1]}
     expected_groups = {f"plugin__{plugin.replace('/', '__')}__{serial}"
                        for plugin, serials in running.items() for serial in serials}
     assert set(perspective_plugins()) == expected_groups
 
 
-def test_rqt_plot_plots_entropy_and_p_failure_of_existing_perturbations():
-    lift = set(load_catalogue("Lift").names)
-    plotted = []
-    for group_name, group in perspective_plugins().items():
-        if group_name.startswith("plugin__rqt_plot__Plot__"):
-            plotted += perspective_value(group["groups"]["plugin"], "topics")
-    entropy = names.node_topic(names.ANALYSIS, names.ENTROPY) + "/data"
-    p_failure = {names.node_topic(names.ANALYSIS, names.P_FAILURE_ONE, name=n) + "/data"
-                 for n in ("table_red", "cube_green", "camera_shift_left")}
-    assert entropy in plotted
-    assert p_failure <= set(plotted)
-    for topic in plotted:  # every plotted topic is one the analysis node publishes (std_msgs/Float64 .data)
-        if topic != entropy:
-            match = re.fullmatch(re.escape(names.node_topic(names.ANALYSIS, "p_failure/")) + r"(\w+)/data", topic)
-            assert match and match.group(1) in lift, f"{topic} is not published by the analysis node"
-
-
-def test_rqt_image_view_shows_the_camera():
-    group = perspective_plugins()["plugin__rqt_image_view__ImageView__1"]
-    assert perspective_value(group["groups"]["plugin"], "topic") == CAMERA_TOPIC
+def test_rqt_plot_plots_entropy_p_failure_of_catalogue_perturbations_and_the_episode_counts():
+    lift = load_catalogue("Lift").names
+    plots = [perspective_value(group["groups"]["plugin"], "topics") for name, group in perspective_plugins().items()
+             if name.startswith("plugin__rqt_plot__Plot__")]
+    p_failure = {names.node_topic(names.ANALYSIS, names.P_FAILURE_ONE, name=n) + "/data" for n in lift}
+    assert set(plots[0]) <= p_failure and len(plots[0]) == 5
+    assert plots[1] == [names.node_topic(names.ANALYSIS, topic) + "/data"
+                        for topic in (names.ENTROPY, names.POSTERIOR_ENTROPY)]
+    assert plots[2] == [names.node_topic(names.ADVERSARY, topic) + "/data"
+                        for topic in (names.EPISODES_DONE, names.FAILURES)]
 
 
 # -- the real launch description (needs launch + launch_ros, not on PyPI) ----------------------------------------
@@ -319,7 +315,7 @@ def test_launch_arguments_reach_their_nodes_with_the_declared_types(launch_modul
     context = launch_context(params_file=params, episodes=4, seed=7, out_dir="20251126", searcher="uniform")
     overrides = load_launch_file()._overrides(context, str(params))
     assert evaluated(overrides[names.ADVERSARY], context) == {
-        "episodes": 4, "seed": 7, "out_dir": "20251126", "searcher": "uniform"}
+        "episodes": 4, "seed": 7, "out_dir": "20251126", "searcher": "uniform", "exit_when_done": True}
     # A numeric-looking folder stays a string: an INTEGER out_dir would kill adversary and analysis at start.
     assert evaluated(overrides[names.ANALYSIS], context) == {"out_dir": "20251126", "searcher": "uniform"}
     assert overrides[names.SIMULATOR] == {}  # vision policy (the file's): the simulator keeps camera_every
@@ -328,7 +324,7 @@ def test_launch_arguments_reach_their_nodes_with_the_declared_types(launch_modul
 def test_continuous_reaches_adversary_and_analysis_as_a_boolean(launch_module):
     context = launch_context(params_file=PARAMS_FILE, continuous="true")
     overrides = load_launch_file()._overrides(context, str(PARAMS_FILE))
-    assert evaluated(overrides[names.ADVERSARY], context) == {"continuous": True}
+    assert evaluated(overrides[names.ADVERSARY], context) == {"continuous": True, "exit_when_done": True}
     assert evaluated(overrides[names.ANALYSIS], context) == {"continuous": True}
     assert overrides[names.SIMULATOR] == {}  # every simulator has its factor parameters anyway
 
@@ -359,19 +355,47 @@ def test_a_policy_other_than_vision_gets_a_frame_every_step(launch_module, tmp_p
     assert overrides[names.SIMULATOR] == {"camera_every": 1}
 
 
-def test_the_launch_file_starts_the_five_node_executables_and_rviz_on_request(launch_module, tmp_path, monkeypatch):
-    prefix = tmp_path / "prefix"  # a minimal ament index so FindPackageShare resolves robofail_ros
+def fake_ament_prefix(tmp_path, monkeypatch, *packages: str) -> Path:
+    """A minimal ament index holding `packages` (with a share folder each), so FindPackageShare resolves them."""
+    prefix = tmp_path / "prefix"
     (prefix / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
-    (prefix / "share" / "ament_index" / "resource_index" / "packages" / "robofail_ros").touch()
-    (prefix / "share" / "robofail_ros").mkdir()
+    for package in packages:
+        (prefix / "share" / "ament_index" / "resource_index" / "packages" / package).touch()
+        (prefix / "share" / package).mkdir()
     monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
+    return prefix
+
+
+def launch_nodes(actions) -> list:
+    """The node actions among what _nodes() returns (it also returns log lines and event handlers)."""
+    from launch_ros.actions import Node
+
+    return [a for a in actions if isinstance(a, Node)]
+
+
+def log_lines(actions, context) -> list[str]:
+    from launch.actions import LogInfo
+
+    return ["".join(s.perform(context) for s in a.msg) for a in actions if isinstance(a, LogInfo)]
+
+
+def test_use_rviz_without_rviz2_installed_warns_and_starts_the_audit_anyway(launch_module, tmp_path, monkeypatch):
+    fake_ament_prefix(tmp_path, monkeypatch, "robofail_ros")  # no rviz2, as on a ros-base image
+    context = launch_context(params_file=PARAMS_FILE, use_rviz="true")
+    actions = load_launch_file()._nodes(context)
+    assert {a.node_executable for a in launch_nodes(actions)} == set(NODES)
+    assert any("rviz2 is not installed" in line for line in log_lines(actions, context))
+
+
+def test_the_launch_file_starts_the_five_node_executables_and_rviz_on_request(launch_module, tmp_path, monkeypatch):
+    prefix = fake_ament_prefix(tmp_path, monkeypatch, "robofail_ros", "rviz2")
     module = load_launch_file()
 
-    actions = module._nodes(launch_context(params_file=PARAMS_FILE))
+    actions = launch_nodes(module._nodes(launch_context(params_file=PARAMS_FILE)))
     assert {a.node_executable for a in actions} == set(NODES)
     assert {a.node_package for a in actions} == {"robofail_ros"}
 
-    with_rviz = module._nodes(launch_context(params_file=PARAMS_FILE, use_rviz="true"))
+    with_rviz = launch_nodes(module._nodes(launch_context(params_file=PARAMS_FILE, use_rviz="true")))
     rviz = [a for a in with_rviz if a.node_executable == "rviz2"]
     assert len(rviz) == 1
     from launch.substitutions import LocalSubstitution
@@ -384,14 +408,10 @@ def test_the_launch_file_starts_the_five_node_executables_and_rviz_on_request(la
 
 def test_workers_argument_starts_one_trio_per_worker_namespace_and_a_single_adversary(launch_module, tmp_path,
                                                                                         monkeypatch):
-    prefix = tmp_path / "prefix"
-    (prefix / "share" / "ament_index" / "resource_index" / "packages").mkdir(parents=True)
-    (prefix / "share" / "ament_index" / "resource_index" / "packages" / "robofail_ros").touch()
-    (prefix / "share" / "robofail_ros").mkdir()
-    monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
+    fake_ament_prefix(tmp_path, monkeypatch, "robofail_ros")
     module = load_launch_file()
     context = launch_context(params_file=PARAMS_FILE, workers=2)
-    actions = module._nodes(context)
+    actions = launch_nodes(module._nodes(context))
     def namespace_of(action) -> str:
         ns = action._Node__node_namespace  # launch_ros keeps what it was given; ours are plain strings
         return ns if isinstance(ns, str) else "".join(part.perform(context) for part in ns)
@@ -401,6 +421,69 @@ def test_workers_argument_starts_one_trio_per_worker_namespace_and_a_single_adve
     assert sorted({ns.strip("/") for _, ns in trios}) == ["robofail/worker_0", "robofail/worker_1"]
     assert len(trios) == 6
     assert [n for n, _ in placed].count("adversary") == 1 and [n for n, _ in placed].count("analysis") == 1
-    assert evaluated(module._overrides(context, str(PARAMS_FILE))[names.ADVERSARY], context) == {"workers": 2}
-    worker_only = module._nodes(launch_context(params_file=PARAMS_FILE, workers=1, first_worker=3, audit="false"))
+    assert evaluated(module._overrides(context, str(PARAMS_FILE))[names.ADVERSARY], context) == {
+        "workers": 2, "exit_when_done": True}
+    worker_only = launch_nodes(module._nodes(launch_context(params_file=PARAMS_FILE, workers=1, first_worker=3,
+                                                            audit="false")))
     assert sorted(a.node_executable for a in worker_only) == ["perturbation", "policy", "simulator"]
+
+
+def test_policy_node_false_starts_no_policy_node_and_the_simulator_feeds_every_frame(launch_module, tmp_path,
+                                                                                   monkeypatch):
+    fake_ament_prefix(tmp_path, monkeypatch, "robofail_ros")
+    module = load_launch_file()
+    context = launch_context(params_file=PARAMS_FILE, policy_node="false")
+    actions = module._nodes(context)
+    assert {a.node_executable for a in launch_nodes(actions)} == set(NODES) - {names.POLICY}
+    assert any("/robofail/policy/action" in line for line in log_lines(actions, context))
+    overrides = module._overrides(context, str(PARAMS_FILE))
+    assert overrides[names.SIMULATOR] == {"camera_every": 1}  # what a node of the user's own reads is unknown
+    # Recorded as "external" unless `policy` names the user's policy.
+    assert evaluated(overrides[names.ADVERSARY], context)["policy"] == load_launch_file().EXTERNAL_POLICY
+    named = launch_context(params_file=PARAMS_FILE, policy_node="false", policy="my_policy")
+    assert evaluated(module._overrides(named, str(PARAMS_FILE))[names.ADVERSARY], named)["policy"] == "my_policy"
+
+
+def test_a_yes_no_argument_that_is_neither_is_refused_by_name(launch_module):
+    context = launch_context(params_file=PARAMS_FILE, keep_alive="sometimes")
+    with pytest.raises(ValueError, match="keep_alive:='sometimes'.*true"):
+        load_launch_file()._overrides(context, str(PARAMS_FILE))
+
+
+def test_the_launch_ends_when_the_adversary_exits_unless_keep_alive(launch_module, tmp_path, monkeypatch):
+    from launch.actions import RegisterEventHandler
+    from launch.event_handlers import OnProcessExit
+
+    fake_ament_prefix(tmp_path, monkeypatch, "robofail_ros")
+    module = load_launch_file()
+    context = launch_context(params_file=PARAMS_FILE)
+    actions = module._nodes(context)
+    [adversary] = [a for a in launch_nodes(actions) if a.node_executable == names.ADVERSARY]
+    handlers = [a.event_handler for a in actions if isinstance(a, RegisterEventHandler)]
+    assert len(handlers) == 1 and isinstance(handlers[0], OnProcessExit)
+    assert handlers[0].matches(__import__("launch.events.process", fromlist=["ProcessExited"]).ProcessExited(
+        action=adversary, name="adversary", cmd=[], cwd=None, env=None, pid=1, returncode=0))
+    assert evaluated(module._overrides(context, str(PARAMS_FILE))[names.ADVERSARY], context)["exit_when_done"] is True
+
+    kept = launch_context(params_file=PARAMS_FILE, keep_alive="true")
+    assert not [a for a in module._nodes(kept) if isinstance(a, RegisterEventHandler)]
+    assert evaluated(module._overrides(kept, str(PARAMS_FILE))[names.ADVERSARY], kept)["exit_when_done"] is False
+
+
+def test_every_node_follows_its_launch_and_the_adversary_has_time_to_write_its_report(launch_module, tmp_path,
+                                                                                     monkeypatch):
+    from robofail_ros.nodes.adversary import SHUTDOWN_GRACE_ADVERSARY
+    from robofail_ros.nodes.common import EXIT_WITH_PARENT_ENV
+
+    fake_ament_prefix(tmp_path, monkeypatch, "robofail_ros")
+    module = load_launch_file()
+    context = launch_context(params_file=PARAMS_FILE)
+    nodes = launch_nodes(module._nodes(context))
+    assert module.NODE_ENV == {EXIT_WITH_PARENT_ENV: "1"}
+    for node in nodes:  # launch keeps additional_env as (name, value) substitution pairs
+        env = {"".join(s.perform(context) for s in k): "".join(s.perform(context) for s in v)
+               for k, v in node.additional_env}
+        assert env == module.NODE_ENV, node.node_executable
+    [adversary] = [a for a in nodes if a.node_executable == names.ADVERSARY]
+    timeout = float("".join(s.perform(context) for s in adversary.sigterm_timeout))
+    assert timeout > SHUTDOWN_GRACE_ADVERSARY  # its own watchdog ends it before launch escalates

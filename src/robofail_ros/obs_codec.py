@@ -5,34 +5,47 @@ robosuite's state observations, so the round trip is exact.
 """
 from __future__ import annotations
 
+import functools
 import json
+from typing import Sequence
 
 import numpy as np
 
 
 def flatten_observation(obs: dict[str, np.ndarray]) -> tuple[list[str], list[float]]:
-    """Labels and values of every non-image entry (images travel as sensor_msgs/Image)."""
-    names: list[str] = []
-    values: list[float] = []
-    for key in sorted(obs):
-        if key.endswith("_image"):
-            continue
-        arr = np.asarray(obs[key], dtype=float).ravel()
-        names.extend(f"{key}/{i}" for i in range(arr.size))
-        values.extend(arr.tolist())
-    return names, values
+    """Labels and values of every non-image entry (images travel as sensor_msgs/Image).
+
+    Runs once per control step on the graph: the labels, the same every step, are built once per layout.
+    """
+    keys = sorted(k for k in obs if not k.endswith("_image"))
+    arrays = [np.asarray(obs[k], dtype=float).ravel() for k in keys]
+    labels = _labels(tuple((k, a.size) for k, a in zip(keys, arrays)))
+    return list(labels), (np.concatenate(arrays).tolist() if arrays else [])
 
 
-def unflatten_observation(names: list[str], values: list[float]) -> dict[str, np.ndarray]:
+@functools.lru_cache(maxsize=16)
+def _labels(layout: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
+    return tuple(f"{key}/{i}" for key, size in layout for i in range(size))
+
+
+def unflatten_observation(names: Sequence[str], values: Sequence[float]) -> dict[str, np.ndarray]:
+    """Inverse of flatten_observation (labels in any order); a label not of the form key/index is refused."""
     if len(names) != len(values):
         raise ValueError(f"{len(names)} labels but {len(values)} values")
-    groups: dict[str, list[tuple[int, float]]] = {}
-    for label, value in zip(names, values):
+    flat = np.asarray(values, dtype=float)
+    return {key: flat[positions] for key, positions in _layout(tuple(names))}
+
+
+@functools.lru_cache(maxsize=16)
+def _layout(names: tuple[str, ...]) -> tuple[tuple[str, np.ndarray], ...]:
+    """Per key, the positions of its values in index order: parsed once per label set, not once per step."""
+    groups: dict[str, list[tuple[int, int]]] = {}
+    for position, label in enumerate(names):
         key, sep, index = label.rpartition("/")
         if not sep or not index.isdigit():
             raise ValueError(f"observation label {label!r} is not of the form key/index")
-        groups.setdefault(key, []).append((int(index), value))
-    return {k: np.array([v for _, v in sorted(items)]) for k, items in groups.items()}
+        groups.setdefault(key, []).append((int(index), position))
+    return tuple((key, np.array([p for _, p in sorted(items)], dtype=np.intp)) for key, items in groups.items())
 
 
 def record_to_strings(record_json: dict) -> dict[str, str]:

@@ -33,3 +33,25 @@ def wilson_interval(failures: int, n: int, confidence: float = CONFIDENCE) -> tu
 def entropy_nats(probs: Sequence[float]) -> float:
     """Shannon entropy H = -sum p log p in nats (the paper's unit); a one-hot distribution gives 0.0, not -0.0."""
     return float(-sum(p * math.log(p) for p in probs if p > 0)) + 0.0
+
+
+def posterior_mean_rate(failures: int, n: int) -> float:
+    """Mean (k + 1) / (n + 2) of the Beta(1 + k, 1 + n - k) posterior of a failure rate under a uniform prior.
+
+    Unlike k / n it exists before the first episode (0.5) and never claims 0 or 1 from a handful of episodes.
+    """
+    if n < 0 or not 0 <= failures <= n:
+        raise ValueError(f"failures must be in [0, n] with n >= 0, got {failures} of {n}")
+    return (failures + 1.0) / (n + 2.0)
+
+
+def failure_distribution(counts: Sequence[tuple[int, int]]) -> list[float]:
+    """P(failure | condition) estimated from episodes: each condition's posterior mean rate, normalised to sum 1.
+
+    `counts` holds (failures, episodes) per condition. The result is the probability that a failure came from
+    each condition if every condition were tried equally often: a distribution over the same conditions as the
+    paper's π, defined from the first episode on (uniform before any), and it moves with every episode.
+    """
+    means = [posterior_mean_rate(k, n) for k, n in counts]
+    total = sum(means)
+    return [m / total for m in means] if means else []

@@ -25,17 +25,23 @@ from std_srvs.srv import Trigger
 
 from robofail_ros import names
 from robofail_ros.adversary_env import AdversaryEnvBase, EpisodeJob
-from robofail_ros.audit import run_audit
+from robofail_ros.audit import AuditInterrupted, run_audit
 from robofail_ros.catalogue import load_catalogue
 from robofail_ros.config import (
     CONTINUOUS_SEARCHERS, DEFAULT_CONTINUOUS_SEARCHER, SEARCHERS, STEPPING_SEARCHERS, AuditConfig, PPOConfig,
 )
 from robofail_ros.episode import FAILURE, EpisodeRecord
 from robofail_ros.factors import FactorSpace, load_factor_space, optional_factor_space
-from robofail_ros.nodes.common import LATCHED, audit_searcher, labelled_vector, run_node, wait_for
-from robofail_ros.nodes.worker_pool import GraphError, RemoteWorker, WorkerPool
+from robofail_ros.nodes.common import LATCHED, audit_searcher, labelled_vector, request_exit, run_node
+from robofail_ros.nodes.simulator import RemotePolicy
+from robofail_ros.nodes.worker_pool import GraphError, RemoteWorker, WorkerLeft, WorkerPool
+from robofail_ros.record import FolderLock
 from robofail_ros.workers import ThreadedVecEnv
 from robofail_ros.sim import SimConfig
+
+#: Seconds the adversary may take to stop: the report of an interrupted audit is drawn on the way out (a few
+#: seconds here); launch/audit.launch.py waits this long before escalating to SIGTERM.
+SHUTDOWN_GRACE_ADVERSARY = 25.0
 
 
 class GraphAdversaryEnv(AdversaryEnvBase):
@@ -57,25 +63,26 @@ class GraphAdversaryEnv(AdversaryEnvBase):
 
     # -- one try on one worker -----------------------------------------------------------------
     def _set_scene(self, w: RemoteWorker, perturbations, seed: int, episode_id: str = "",
-                   scene: Mapping[str, float] | None = None) -> None:
+                   scene: Mapping[str, float] | None = None, film_size: int | None = None,
+                   view_size: int = 0) -> None:
         """Apply perturbations through the worker's perturbation services, then seed, name and set the scene.
 
         Seed, id and every factor parameter go in one atomic call: the simulator re-shows its scene once, and an
         episode can never start with half a scene. Factors the scene leaves out (all, for a catalogue episode)
         are set to nominal, so a slider moved by hand cannot leak into the audit.
         """
-        w.trigger(names.PERTURBATION, names.CLEAR)
+        self.pool.trigger(w, names.PERTURBATION, names.CLEAR)
         for name in perturbations:
-            w.trigger(names.PERTURBATION, names.APPLY, name=name)
+            self.pool.trigger(w, names.PERTURBATION, names.APPLY, name=name)
         space = self.factor_space
         factors = [] if space is None else [Parameter(names.factor_parameter(n), Parameter.Type.DOUBLE, float(v))
                                             for n, v in zip(space.names, space.vector(scene))]
+        film = [] if film_size is None else [Parameter("film_size", Parameter.Type.INTEGER, int(film_size))]
         future = w.params.set_parameters_atomically([
             Parameter("episode_seed", Parameter.Type.INTEGER, int(seed)),
-            Parameter("episode_id", Parameter.Type.STRING, episode_id), *factors])
-        if not wait_for(future, 30.0):
-            raise GraphError(f"{w.label}: the simulator did not accept episode parameters within 30 s")
-        result = future.result().result
+            Parameter("episode_id", Parameter.Type.STRING, episode_id),
+            Parameter("view_size", Parameter.Type.INTEGER, int(view_size)), *factors, *film])
+        result = self.pool.result(w, future, 30.0, f"{w.label}'s simulator to accept the episode parameters").result
         if not result.successful:
             raise GraphError(f"{w.label}: the simulator refused the episode parameters: {result.reason}")
 
@@ -90,73 +97,124 @@ class GraphAdversaryEnv(AdversaryEnvBase):
             raise GraphError(f"{w.label}: episode {job.episode_id} ran another scene than asked "
                              f"(differs in {', '.join(moved)}); were factor parameters set by hand meanwhile?")
 
+    def _run_on(self, w: RemoteWorker, service: str, episode_id: str, waiter) -> None:
+        """Trigger `service` (run or film an episode) and wait for the outcome `waiter` collects.
+
+        The wait ends early when the worker leaves (discovery, within a second) or its simulator's service
+        vanishes (a restart between two looks at the graph): the episode is then run elsewhere, never waited out.
+        """
+        try:
+            self.pool.trigger(w, names.SIMULATOR, service)
+            self.pool.wait(w, lambda: waiter.done or not w.run_service_ready(), self.node.episode_timeout,
+                           f"the outcome of episode {episode_id} from {w.label}")
+        finally:
+            self.pool.forget_outcome(episode_id)
+        if not waiter.done:
+            raise WorkerLeft(f"{w.label}: the simulator went away during episode {episode_id}")
+        if waiter.record is None:
+            raise GraphError(f"{w.label}: the outcome of episode {episode_id} was malformed")
+
     def _episode_on(self, w: RemoteWorker, job: EpisodeJob) -> EpisodeRecord:
-        action_topic = w.topic(names.POLICY, names.ACTION)
-        if self.node.count_publishers(action_topic) == 0:
-            raise GraphError(f"no policy node publishes {action_topic}")
+        if not w.policy_ready:
+            raise GraphError(f"no policy node publishes {w.action_topic}")
         self._set_scene(w, job.perturbations, job.seed, job.episode_id, job.scene)
         waiter = self.pool.expect_outcome(job.episode_id)
-        w.trigger(names.SIMULATOR, names.RUN_EPISODE)
-        deadline = time.monotonic() + self.node.episode_timeout
-        while (outcome := waiter.wait(0.5)) is None:
-            if not w.run_service_ready():
-                raise GraphError(f"{w.label}: the simulator went away during episode {job.episode_id}")
-            if time.monotonic() > deadline:
-                raise GraphError(f"{w.label}: no outcome for episode {job.episode_id} within "
-                                 f"{self.node.episode_timeout:.0f} s")
+        self._run_on(w, names.RUN_EPISODE, job.episode_id, waiter)
+        outcome = waiter.record
         self._check_scene(w, job, outcome)
         outcome.worker = w.label
+        if outcome.policy_id == RemotePolicy.policy_id:  # a policy node that names itself nowhere: the audit's name
+            outcome.policy_id = self.policy_id
         # The record carries the scene as the searcher chose it, exactly as a headless run_episode records it.
         outcome.scene = None if job.scene is None else {k: float(v) for k, v in job.scene.items()}
         return outcome
 
-    def _view_on(self, w: RemoteWorker, stack, scene: Mapping[str, float] | None = None) -> np.ndarray:
-        self._set_scene(w, list(stack), self.observation_seed, scene=scene)
-        stamp = w.trigger(names.SIMULATOR, names.RENDER_VIEW)
-        frame = self.pool.wait_view(w, stamp, 30.0)
-        if frame is None:
-            raise GraphError(f"{w.label}: adversary view {stamp} never arrived")
-        return np.ascontiguousarray(frame.transpose(2, 0, 1))
+    def _film_on(self, w: RemoteWorker, perturbations, seed: int, size: int,
+                 scene: Mapping[str, float] | None) -> EpisodeRecord:
+        """Re-run an episode on the worker's simulator with every step filmed (the core's run_episode with
+        film_size there); the frames come back over the graph, in order."""
+        episode_id = f"film-{time.time_ns()}"
+        self._set_scene(w, list(perturbations), seed, episode_id, scene, film_size=size)
+        waiter = self.pool.expect_film(w, episode_id)
+        try:
+            self._run_on(w, names.FILM_EPISODE, episode_id, waiter)
+            self.pool.wait(w, lambda: len(waiter.frames) >= waiter.expected, 60.0,
+                           f"the {waiter.expected} frames of episode {episode_id}")
+        finally:
+            self.pool.forget_film(w, episode_id)
+        record = waiter.record
+        record.frames = list(waiter.frames)
+        return record
+
+    def _view_on(self, w: RemoteWorker, stack, scene: Mapping[str, float] | None = None,
+                 seed: int | None = None, size: int = 0) -> np.ndarray:
+        """The adversary camera's picture of a scene: the observation (image_size), or `size` pixels."""
+        self._set_scene(w, list(stack), self.observation_seed if seed is None else seed, scene=scene,
+                        view_size=size)
+        stamp = self.pool.trigger(w, names.SIMULATOR, names.RENDER_VIEW)
+        return self.pool.wait_view(w, stamp, 30.0)
 
     # -- on any worker, with re-queueing and a bounded back-off --------------------------------------
     def _on_some_worker(self, what: str, attempt):
         """Run `attempt(worker)` on an idle worker; if that worker fails, run it again on another.
 
-        Nothing of a failed try is recorded, so a re-queued episode (same id, same seed) counts once.
-        While no worker is available the wait backs off exponentially up to `max_retries` times.
+        Nothing of a failed try is recorded, so a re-queued episode (same id, same seed) counts once. A worker
+        that left costs no try and no wait: the next idle worker takes the job at once. While no worker is
+        available the wait backs off exponentially up to `max_retries` times.
         """
-        delay, tries = self.node.retry_initial, self.node.max_retries
-        for attempt_no in range(1, tries + 1):
+        delay, tries, attempt_no = self.node.retry_initial, self.node.max_retries, 0
+        while True:
             worker = self.pool.acquire(timeout=delay)
+            if worker is None and self.pool.live_workers():
+                continue  # every worker is busy with another episode: that is no trouble, just a queue
             if worker is None:
-                problem = f"no worker available (live: {', '.join(self.pool.live_workers()) or 'none'})"
+                problem = f"no worker available ({self.pool.missing})"
             else:
                 try:
                     result = attempt(worker)
+                except WorkerLeft as exc:
+                    self.pool.release(worker, failed=True)
+                    self.node.report_trouble(f"{what}: {exc}; giving it to another worker")
+                    continue
                 except GraphError as exc:
                     self.pool.release(worker, failed=True)
                     problem = str(exc)
                 else:
                     worker.episodes += 1
                     self.pool.release(worker)
-                    if attempt_no > 1:
-                        self.node.report_recovered(f"{what} succeeded on {worker.label} after {attempt_no} tries")
+                    if attempt_no > 0:
+                        self.node.report_recovered(f"{what} succeeded on {worker.label} after {attempt_no + 1} tries")
                     return result
+            attempt_no += 1
             if attempt_no == tries:
                 self.node.report_trouble(f"gave up on {what} after {tries} tries: {problem}", fatal=True)
                 raise GraphError(problem)
             self.node.report_trouble(f"{what}: {problem}; retry {attempt_no}/{tries - 1} in {delay:.0f} s")
-            time.sleep(delay if worker is not None else 0.0)
+            if worker is not None:  # acquire() has already waited `delay` when no worker was free
+                self.pool.sleep(delay)
             delay = min(2 * delay, self.node.retry_max)
 
     def execute(self, job: EpisodeJob) -> EpisodeRecord:
         return self._on_some_worker(f"episode {job.episode_id}", lambda w: self._episode_on(w, job))
 
     def observe(self, stack) -> np.ndarray:
-        return self._on_some_worker("observing the scene", lambda w: self._view_on(w, stack))
+        frame = self._on_some_worker("observing the scene", lambda w: self._view_on(w, stack))
+        return np.ascontiguousarray(frame.transpose(2, 0, 1))
 
     def observe_scene(self, scene: Mapping[str, float]) -> np.ndarray:
-        return self._on_some_worker("observing the scene", lambda w: self._view_on(w, (), scene))
+        frame = self._on_some_worker("observing the scene", lambda w: self._view_on(w, (), scene))
+        return np.ascontiguousarray(frame.transpose(2, 0, 1))
+
+    def first_frame(self, perturbations: list[str], seed: int, scene: Mapping[str, float] | None = None,
+                    size: int = 256) -> np.ndarray:
+        """What the policy first saw in an episode, larger, for the report's gallery (as AdversaryEnv.first_frame)."""
+        return self._on_some_worker("rendering a first frame",
+                                    lambda w: self._view_on(w, perturbations, scene, seed=seed, size=size))
+
+    def film(self, perturbations: list[str], seed: int, size: int = 256,
+             scene: Mapping[str, float] | None = None) -> EpisodeRecord:
+        """Re-run an episode rendering every step, for the report's video (as AdversaryEnv.film does locally)."""
+        return self._on_some_worker("filming an episode", lambda w: self._film_on(w, perturbations, seed, size, scene))
 
 
 class AdversaryNode(Node):
@@ -185,6 +243,8 @@ class AdversaryNode(Node):
         d("max_retries", 8, ParameterDescriptor(description="tries per episode while the simulator is unreachable"))
         d("retry_initial", 1.0, ParameterDescriptor(description="first back-off in seconds (doubles per retry)"))
         d("retry_max", 30.0, ParameterDescriptor(description="longest back-off in seconds"))
+        d("exit_when_done", False, ro("end the node when its audit has ended (the launch file sets it, so that "
+                                      "`ros2 launch` ends with the audit; keep_alive:=true keeps the graph up)"))
         p = lambda n: self.get_parameter(n).value  # noqa: E731
         self.config = AuditConfig(
             sim=SimConfig(task=p("task"), horizon=p("horizon"), image_size=p("image_size")),
@@ -209,6 +269,9 @@ class AdversaryNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.create_service(Trigger, "~/start", self._start)
         self._thread: threading.Thread | None = None
+        self.exit_when_done = bool(p("exit_when_done"))
+        #: Seconds run_node allows for stopping: the audit thread writes the report of the episodes done first.
+        self.shutdown_grace = SHUTDOWN_GRACE_ADVERSARY
         self._publish_state("idle")
         if p("autostart"):
             self.create_timer(0.5, self._autostart)
@@ -272,12 +335,11 @@ class AdversaryNode(Node):
             self.pi_pub.publish(labelled_vector(data["pi"]))
 
     def _wait_for_graph(self) -> None:
-        """Wait (and say so) until at least one worker trio is on the graph."""
+        """Wait (and say what is missing) until at least one worker trio is on the graph."""
         delay = self.retry_initial
         while not self.pool.live_workers():
-            self.report_trouble(f"waiting for a simulator, policy and perturbation node in {names.NAMESPACE} "
-                                f"or {names.NAMESPACE}/{names.WORKER_PREFIX}<k>")
-            time.sleep(delay)
+            self.report_trouble(f"waiting for a worker: {self.pool.missing}")
+            self.pool.sleep(delay)
             delay = min(2 * delay, self.retry_max)
         self.report_recovered(f"workers available: {', '.join(self.pool.live_workers())}")
 
@@ -289,20 +351,46 @@ class AdversaryNode(Node):
         self.get_logger().info(f"auditing {c.policy} on {c.sim.task} over {mode} with {c.searcher}: "
                                f"{c.control_episodes} control + {c.episodes} searched episodes → {self.out_dir}")
         try:
+            FolderLock(self.out_dir).acquire().release()  # held by another audit: refuse now, not once workers join
             self._wait_for_graph()
             result = run_audit(self.config, self.out_dir, overwrite=self.get_parameter("overwrite").value,
-                               on_record=self._on_record, film=False, make_env=self._make_env,
-                               on_snapshot=self._on_snapshot, write_files=False)
-        except Exception as exc:  # reported on the graph; every finished episode is already in the log
-            self.get_logger().error(f"audit stopped: {type(exc).__name__}: {exc}\n{traceback.format_exc()}")
-            self._publish_state(f"error: {exc}")
+                               on_record=self._on_record, make_env=self._make_env, on_snapshot=self._on_snapshot)
+        except AuditInterrupted as exc:  # the node is stopping; run_audit has written the report of what is done
+            if exc.total == 0:
+                self.get_logger().info("audit stopped before it began (no worker had joined)")
+            else:
+                where = f"; the report of those is in {self.out_dir}" if exc.files else ""
+                self.get_logger().info(f"audit {exc.mark}{where}; every finished episode is in the log: start "
+                                       "the same launch (or node) again to resume")
+            self._publish_state("interrupted")
+            return
+        except GraphError as exc:  # said on the log and /diagnostics already; every finished episode is logged
+            self._end(f"error: {exc}", exit_code=1)
+            return
+        except Exception as exc:  # a bug, or a refusal (e.g. a folder that holds another audit): say why
+            detail = "" if isinstance(exc, (ValueError, RuntimeError)) else "\n" + traceback.format_exc()
+            self.get_logger().error(f"audit stopped: {type(exc).__name__}: {exc}{detail}")
+            self._end(f"error: {exc}", exit_code=1)
             return
         pi = getattr(result.analysis, "pi", None)  # a continuous audit's analysis has no π over the catalogue
         if pi is not None:
             self.pi_pub.publish(labelled_vector(pi))
-        self.get_logger().info(f"audit finished: {len(result.records)} episodes in {time.time() - started:.0f} s "
-                               f"→ {self.out_dir}")
-        self._publish_state("finished")
+        self.get_logger().info(f"audit finished: {len(result.records)} episodes in {time.time() - started:.0f} s; "
+                               f"report in {self.out_dir}: {', '.join(f.name for f in result.files)}")
+        self._end("finished")
+
+    def _end(self, state: str, exit_code: int = 0) -> None:
+        """Publish the final state, and end the node if asked to (so that a launch file can end with it)."""
+        self._publish_state(state)
+        if self.exit_when_done:
+            request_exit(f"audit {state}", exit_code)
+
+    def close(self) -> None:
+        """Stop the audit thread before anything is destroyed: its waits end at once, and run_audit writes the
+        report of the finished episodes, marked as interrupted."""
+        self.pool.stop()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout=self.shutdown_grace - 1.0)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -4,13 +4,20 @@ It recomputes the core analysis (`analyse`) from every episode outcome seen on t
 graph plus those already in the audit log (so a restarted node publishes the same
 statistics), and the adversary's latest π. Everything is published latched, so a
 late RViz or rqt still sees the current values. When the adversary reports the
-audit finished, it writes the same report files as the headless CLI.
+audit finished, it publishes the final statistics from the log; the report files are the adversary's (the
+core's run_audit writes them, as headless, before it says "finished"), so there is one writer.
+
+The headline `p_failure` / `entropy` moves after every episode under every searcher: it is π where the searcher
+has one (PPO, after its first update; the paper's definition), and otherwise the failure distribution estimated
+from the episodes (`stats.failure_distribution`), which `posterior/…` carries beside it in every case.
+`p_failure_source`, the vector's layout label and a /diagnostics row name the source.
 
 For a continuous audit (a continuous `searcher`, or `continuous: true`) it publishes instead what the core's
 `analyse_scenes` concludes: thresholds, Sobol indices and failure rules (`nodes/scene_analysis.py`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -30,13 +37,71 @@ from robofail_ros.nodes.common import LATCHED, RELIABLE, audit_searcher, labelle
 from robofail_ros.obs_codec import record_from_strings
 from robofail_ros.nodes.scene_analysis import SceneStatistics
 from robofail_ros.record import LOG_NAME, load_log
+from robofail_ros.stats import entropy_nats, failure_distribution
 
 #: Measured failure rate above which a perturbation's diagnostic turns WARN, and ERROR.
 WARN_RATE, ERROR_RATE = 0.2, 0.5
 
+#: Sources of the headline P(failure | env), as `p_failure_source`, the layout label and /diagnostics name them.
+SOURCE_PI = "pi"
+"""The PPO adversary's π(a|o) on the unperturbed scene after its latest update (the paper's P_failure)."""
+SOURCE_POSTERIOR = "beta_posterior"
+"""Per perturbation the posterior mean (1 + failures) / (2 + episodes) of Beta(1 + k, 1 + n - k), normalised to sum 1
+over the catalogue: where a failure comes from if every perturbation were tried equally often."""
+SOURCE_PI_TEXT = "the PPO adversary's pi(a|o) on the unperturbed scene, after its latest update"
+SOURCE_POSTERIOR_TEXT = ("per perturbation the Beta(1+k, 1+n-k) posterior mean (k+1)/(n+2) of its single-perturbation "
+                         "episodes (aborted ones excluded), normalised to sum 1")
 
-def diagnostic_for(estimate: RateEstimate, control: RateEstimate) -> DiagnosticStatus:
-    """One rqt_robot_monitor row: OK / WARN / ERROR by measured rate, with the evidence as key/values."""
+
+@dataclass
+class Headline:
+    """P(failure | env) over the catalogue and its entropy, with where the numbers come from."""
+
+    p_failure: list[float]
+    entropy: float
+    source: str
+    posterior: list[float]
+    posterior_entropy: float
+
+    @property
+    def text(self) -> str:
+        """What `p_failure_source` says: the source's name first (machine-readable), then its definition."""
+        what = SOURCE_PI_TEXT if self.source == SOURCE_PI else SOURCE_POSTERIOR_TEXT
+        return f"{self.source}: {what}"
+
+
+def headline(analysis: AuditAnalysis) -> Headline:
+    """The headline from one analysis: π where it exists, else the episodes' failure distribution (always beside)."""
+    posterior = failure_distribution([(e.failures, e.episodes) for e in analysis.perturbations])
+    posterior_entropy = entropy_nats(posterior)
+    if analysis.pi is not None:
+        return Headline(list(analysis.pi), float(analysis.entropy_pi), SOURCE_PI, posterior, posterior_entropy)
+    return Headline(posterior, posterior_entropy, SOURCE_POSTERIOR, posterior, posterior_entropy)
+
+
+def sourced_vector(values, source: str) -> Float64MultiArray:
+    """A catalogue-order vector whose layout label also names its source, so `ros2 topic echo` shows it."""
+    msg = labelled_vector(values)
+    msg.layout.dim[0].label = f"perturbation; source={source}"
+    return msg
+
+
+def headline_diagnostic(h: Headline, analysis: AuditAnalysis) -> DiagnosticStatus:
+    """One rqt_robot_monitor row for the headline itself: its source, entropy and top perturbation."""
+    top = max(range(len(h.p_failure)), key=lambda i: h.p_failure[i]) if h.p_failure else None
+    message = (f"source {h.source}; entropy {h.entropy:.3f} nats" +
+               (f"; top {analysis.perturbations[top].name} {h.p_failure[top]:.3f}" if top is not None else ""))
+    values = {"source": h.text, "entropy": h.entropy, "posterior_entropy": h.posterior_entropy,
+              "episodes": analysis.total_episodes, "aborted": analysis.aborted_episodes}
+    return DiagnosticStatus(
+        level=DiagnosticStatus.OK, name="robofail: P(failure | env)", hardware_id="robofail_ros", message=message,
+        values=[KeyValue(key=k, value=f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in values.items()])
+
+
+def diagnostic_for(estimate: RateEstimate, control: RateEstimate, p_failure: float | None = None,
+                   posterior: float | None = None) -> DiagnosticStatus:
+    """One rqt_robot_monitor row: OK / WARN / ERROR by measured rate, with the evidence as key/values
+    (`p_failure`: the headline's entry, `posterior`: the episodes' failure distribution's entry)."""
     if estimate.rate is None:
         level, message = DiagnosticStatus.STALE, "not measured yet"
     else:
@@ -46,7 +111,8 @@ def diagnostic_for(estimate: RateEstimate, control: RateEstimate) -> DiagnosticS
                    f"[{estimate.ci_low:.0%}, {estimate.ci_high:.0%}]")
     values = {"group": estimate.group, "episodes": estimate.episodes, "failures": estimate.failures,
               "rate": estimate.rate, "ci_low": estimate.ci_low, "ci_high": estimate.ci_high,
-              "p_failure_pi": estimate.p_failure_pi, "rank": estimate.rank,
+              "p_failure": p_failure, "p_failure_posterior": posterior, "p_failure_pi": estimate.p_failure_pi,
+              "rank": estimate.rank,
               "control_rate": control.rate, "excess_over_control": estimate.excess_over_control}
     return DiagnosticStatus(level=level, name=f"robofail: {estimate.name}", hardware_id="robofail_ros", message=message,
                             values=[KeyValue(key=k, value="" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v))
@@ -128,6 +194,7 @@ class AnalysisNode(Node):
         if snapshots:
             self.pi = list(snapshots[-1]["pi"])
         self.analysis: AuditAnalysis | None = None
+        self.headline: Headline | None = None
         self._dirty = True
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
         self.scenes: SceneStatistics | None = None
@@ -152,12 +219,17 @@ class AnalysisNode(Node):
 
     def _catalogue_publishers(self) -> None:
         names_ = self.catalogue.names
-        self.pi_pub = self.create_publisher(Float64MultiArray, "~/" + names.P_FAILURE, LATCHED)
-        self.rate_pub = self.create_publisher(Float64MultiArray, "~/" + names.FAILURE_RATE, LATCHED)
-        self.pi_one = {n: self.create_publisher(Float64, "~/" + names.P_FAILURE_ONE.format(name=n), LATCHED) for n in names_}
-        self.rate_one = {n: self.create_publisher(Float64, "~/" + names.FAILURE_RATE_ONE.format(name=n), LATCHED)
-                         for n in names_}
-        self.entropy_pub = self.create_publisher(Float64, "~/" + names.ENTROPY, LATCHED)
+        pub = self.create_publisher
+        self.p_failure_pub = pub(Float64MultiArray, "~/" + names.P_FAILURE, LATCHED)
+        self.p_failure_one = {n: pub(Float64, "~/" + names.P_FAILURE_ONE.format(name=n), LATCHED) for n in names_}
+        self.entropy_pub = pub(Float64, "~/" + names.ENTROPY, LATCHED)
+        self.source_pub = pub(String, "~/" + names.P_FAILURE_SOURCE, LATCHED)
+        self.posterior_pub = pub(Float64MultiArray, "~/" + names.POSTERIOR_P_FAILURE, LATCHED)
+        self.posterior_one = {n: pub(Float64, "~/" + names.POSTERIOR_P_FAILURE_ONE.format(name=n), LATCHED)
+                              for n in names_}
+        self.posterior_entropy_pub = pub(Float64, "~/" + names.POSTERIOR_ENTROPY, LATCHED)
+        self.rate_pub = pub(Float64MultiArray, "~/" + names.FAILURE_RATE, LATCHED)
+        self.rate_one = {n: pub(Float64, "~/" + names.FAILURE_RATE_ONE.format(name=n), LATCHED) for n in names_}
         self.marker_pub = self.create_publisher(MarkerArray, "~/" + names.MARKERS, LATCHED)
         labels = self.create_publisher(String, "~/" + names.LABELS, LATCHED)
         labels.publish(String(data="\n".join(names_)))
@@ -193,12 +265,11 @@ class AnalysisNode(Node):
         if msg.data != "finished":
             return
         self._reload_log()
-        if self.scenes is not None:  # the final fit, then the report, on the fitting thread
+        if self.scenes is not None:  # the final fit, on the fitting thread
             self.scenes.maybe_fit(self.records.values(), _policy_id(self.records), self.budget, self.seed,
-                                  final=True, then=self.write_scene_report)
+                                  final=True)
             return
         self.publish()
-        self.write_report()
 
     def _reload_log(self) -> None:
         """At the end the log is the record of truth: the statistics become exactly the logged episodes.
@@ -226,9 +297,12 @@ class AnalysisNode(Node):
                 self.budget = logged_budget(load_log(self.out_dir / LOG_NAME).header)
             self.analysis = analyse(self.records.values(), self.catalogue, _policy_id(self.records),
                                     self.get_parameter("searcher").value, pi=self.pi, budget=self.budget)
-            self._publish_statistics(self.analysis)
+            self.headline = headline(self.analysis)
+            self._publish_statistics(self.analysis, self.headline)
         if self.analysis is not None:
-            diag = DiagnosticArray(status=[diagnostic_for(e, self.analysis.control) for e in self.analysis.perturbations])
+            a, h = self.analysis, self.headline
+            diag = DiagnosticArray(status=[headline_diagnostic(h, a)] + [
+                diagnostic_for(e, a.control, h.p_failure[i], h.posterior[i]) for i, e in enumerate(a.perturbations)])
             diag.header.stamp = self.get_clock().now().to_msg()
             self.diag_pub.publish(diag)
 
@@ -240,36 +314,25 @@ class AnalysisNode(Node):
                 self.budget, self.seed = logged_budget(header), logged_seed(header)
             if self.scenes.maybe_fit(self.records.values(), _policy_id(self.records), self.budget, self.seed):
                 self._dirty = False
+        self.scenes.publish_headline(self.records.values())
         diag = DiagnosticArray(status=self.scenes.diagnostics(len(SceneStatistics.searched(self.records.values()))))
         diag.header.stamp = self.get_clock().now().to_msg()
         self.diag_pub.publish(diag)
 
-    def _publish_statistics(self, a: AuditAnalysis) -> None:
-        if a.pi is not None:
-            self.pi_pub.publish(labelled_vector(a.pi))
-            for e in a.perturbations:
-                self.pi_one[e.name].publish(Float64(data=float(e.p_failure_pi)))
-            self.entropy_pub.publish(Float64(data=float(a.entropy_pi)))
+    def _publish_statistics(self, a: AuditAnalysis, h: Headline) -> None:
+        self.source_pub.publish(String(data=h.text))
+        self.p_failure_pub.publish(sourced_vector(h.p_failure, h.source))
+        self.entropy_pub.publish(Float64(data=float(h.entropy)))
+        self.posterior_pub.publish(sourced_vector(h.posterior, SOURCE_POSTERIOR))
+        self.posterior_entropy_pub.publish(Float64(data=float(h.posterior_entropy)))
+        for e, value, posterior in zip(a.perturbations, h.p_failure, h.posterior):
+            self.p_failure_one[e.name].publish(Float64(data=float(value)))
+            self.posterior_one[e.name].publish(Float64(data=float(posterior)))
         self.rate_pub.publish(labelled_vector([e.rate if e.rate is not None else float("nan") for e in a.perturbations]))
         for e in a.perturbations:
             if e.rate is not None:
                 self.rate_one[e.name].publish(Float64(data=float(e.rate)))
         self.marker_pub.publish(bar_markers(a))
-
-    def write_report(self) -> None:
-        from robofail_ros.report import write_report
-
-        if self.analysis is None:
-            return
-        files = write_report([self.analysis], self.out_dir)
-        self.get_logger().info(f"report written: {', '.join(f.name for f in files)}")
-
-    def write_scene_report(self, analysis, records: list[EpisodeRecord]) -> None:
-        """The continuous audit's report from its log (no gallery: the first frames need a simulator)."""
-        from robofail_ros.report import write_scene_report
-
-        files = write_scene_report(analysis, records, self.out_dir)
-        self.get_logger().info(f"report written: {', '.join(f.name for f in files)}")
 
     def close(self) -> None:
         if self.scenes is not None:

@@ -5,22 +5,33 @@
   ros2 service call /robofail/perturbation/list std_srvs/srv/Trigger
 
 The simulator's `perturbations` parameter is the single source of truth; this node
-reads it, adds or clears, and sets it back. Only catalogue names exist as services,
-and nothing from a request is evaluated or used as a path.
+reads it, adds or clears, and sets it back. The latched `~/active` mirrors that parameter
+and the factor parameters (`factors.<name>`) through the simulator's parameter events, so it
+also follows `ros2 param set`, rqt_reconfigure and the adversary, not only these services.
+Only catalogue names exist as services, and nothing from a request is evaluated or used as a path.
 """
 from __future__ import annotations
 
-from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rcl_interfaces.msg import ParameterDescriptor, ParameterEvent, ParameterType, ParameterValue
 from rclpy.callback_groups import ReentrantCallbackGroup
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
+from rclpy.qos import qos_profile_parameter_events
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
 from robofail_ros import names
 from robofail_ros.catalogue import load_catalogue
+from robofail_ros.factors import optional_factor_space
 from robofail_ros.nodes.common import LATCHED, run_node
+
+
+def active_text(perturbations: list[str], factors: dict[str, float], nominal: dict[str, float]) -> str:
+    """What `~/active` says: the active perturbations, one per line, then `factors.<name>=<value>` for every
+    factor away from nominal (in factor-space order); empty when the scene is the unperturbed one."""
+    moved = [f"{names.factor_parameter(n)}={v:g}" for n, v in factors.items() if v != nominal[n]]
+    return "\n".join(list(perturbations) + moved)
 
 
 class PerturbationNode(Node):
@@ -39,6 +50,12 @@ class PerturbationNode(Node):
         self.params = AsyncParameterClient(self, simulator, callback_group=ReentrantCallbackGroup())
         self.simulator = simulator if simulator.startswith("/") else f"{self.get_namespace().rstrip('/')}/{simulator}"
         self.active_pub = self.create_publisher(String, "~/" + names.ACTIVE, LATCHED)
+        space = optional_factor_space(self.catalogue.source)
+        self.nominal = {f.name: float(f.nominal) for f in space.factors} if space is not None else {}
+        self._mirror: tuple[list[str], dict[str, float]] | None = None  # what the simulator last said it has
+        self.create_subscription(ParameterEvent, names.PARAMETER_EVENTS, self._on_parameter_event,
+                                 qos_profile_parameter_events)
+        self._initial = self.create_timer(0.5, self._read_initial, callback_group=ReentrantCallbackGroup())
         for p in self.catalogue.perturbations:
             self.create_service(Trigger, "~/" + names.APPLY.format(name=p.name), self._apply_callback(p.name))
         self.create_service(Trigger, "~/" + names.CLEAR, self._clear)
@@ -46,6 +63,49 @@ class PerturbationNode(Node):
         self.get_logger().info(f"serving {len(self.catalogue)} perturbations of {self.catalogue.task} "
                                f"for {self.simulator}")
 
+    # -- mirroring the simulator's parameters onto ~/active ---------------------------------------------
+    def _on_parameter_event(self, msg: ParameterEvent) -> None:
+        """Every accepted set of the simulator's parameters, whoever made it, updates `~/active`."""
+        if msg.node != self.simulator:
+            return
+        perturbations, factors = self._mirror or ([], dict(self.nominal))
+        factors = dict(factors)
+        touched = False
+        for prm in list(msg.new_parameters) + list(msg.changed_parameters):
+            if prm.name == "perturbations":
+                perturbations, touched = list(prm.value.string_array_value), True
+            elif (factor := prm.name.removeprefix(names.factor_parameter(""))) in self.nominal:
+                factors[factor], touched = _number(prm.value, self.nominal[factor]), True
+        if touched:
+            self._publish_active(perturbations, factors)
+
+    async def _read_initial(self) -> None:
+        """Until the first event or answer: read the simulator's current values (it may have started first)."""
+        if self._mirror is not None:
+            self._initial.cancel()
+            return
+        if not self.params.services_are_ready():
+            return
+        self._initial.cancel()
+        wanted = ["perturbations"] + [names.factor_parameter(n) for n in self.nominal]
+        try:
+            response = await self.params.get_parameters(wanted)
+        except Exception as exc:  # the simulator left meanwhile: its events will tell once it is back
+            self.get_logger().warning(f"cannot read {self.simulator}'s parameters: {exc}")
+            return
+        if self._mirror is not None or len(response.values) != len(wanted):
+            return  # an event was newer
+        values = list(response.values)
+        perturbations = (list(values[0].string_array_value)
+                         if values[0].type == ParameterType.PARAMETER_STRING_ARRAY else [])
+        factors = {n: _number(v, self.nominal[n]) for n, v in zip(self.nominal, values[1:])}
+        self._publish_active(perturbations, factors)
+
+    def _publish_active(self, perturbations: list[str], factors: dict[str, float]) -> None:
+        self._mirror = (perturbations, factors)
+        self.active_pub.publish(String(data=active_text(perturbations, factors, self.nominal)))
+
+    # -- services ---------------------------------------------------------------------------------------
     async def _current(self) -> list[str]:
         response = await self.params.get_parameters(["perturbations"])
         if not response.values:
@@ -56,9 +116,7 @@ class PerturbationNode(Node):
     async def _set(self, active: list[str], response):
         result = await self.params.set_parameters([Parameter("perturbations", Parameter.Type.STRING_ARRAY, active)])
         outcome = result.results[0]
-        response.success = bool(outcome.successful)
-        if outcome.successful:
-            self.active_pub.publish(String(data="\n".join(active)))
+        response.success = bool(outcome.successful)  # ~/active follows from the simulator's parameter event
         return outcome.reason
 
     def _unavailable(self, response):
@@ -106,6 +164,15 @@ class PerturbationNode(Node):
         response.message = f"{len(lines)} perturbations of {self.catalogue.task} " \
                            f"(call {self.get_namespace().rstrip('/')}/{names.sibling(names.PERTURBATION, names.APPLY, name='<name>')}):\n" + "\n".join(lines)
         return response
+
+
+def _number(value: ParameterValue, default: float) -> float:
+    """A factor parameter's value (a double, or an integer from a hand-typed `ros2 param set`)."""
+    if value.type == ParameterType.PARAMETER_DOUBLE:
+        return float(value.double_value)
+    if value.type == ParameterType.PARAMETER_INTEGER:
+        return float(value.integer_value)
+    return default
 
 
 def main(args: list[str] | None = None) -> None:

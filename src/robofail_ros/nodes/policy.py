@@ -7,6 +7,8 @@ slow) gets the same action again.
 """
 from __future__ import annotations
 
+import array
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -17,6 +19,7 @@ from std_msgs.msg import String
 
 from robofail_ros import names
 from robofail_ros.nodes.common import LATCHED, RELIABLE, image_array, run_node
+from robofail_ros.nodes.lockstep import Inbox
 from robofail_ros.obs_codec import unflatten_observation
 from robofail_ros.policies import load_policy
 from robofail_ros.sim import SimConfig, Simulation
@@ -51,13 +54,35 @@ class PolicyNode(Node):
         self._pending: dict[tuple[int, int], tuple[int, dict]] = {}
         self._images: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         self._answered: OrderedDict[tuple[int, int], JointState] = OrderedDict()
-        self.create_subscription(JointState, names.sibling(names.SIMULATOR, names.OBSERVATION_STATE),
-                                 self._on_state, RELIABLE)
-        for cam in self.policy.needs.cameras:
-            self.create_subscription(Image, names.sibling(names.SIMULATOR, names.OBSERVATION_IMAGE, camera=cam),
-                                     lambda msg, cam=cam: self._on_image(cam, msg), RELIABLE)
+        self._cameras = list(self.policy.needs.cameras)
+        self._inbox = Inbox(self, [(JointState, names.sibling(names.SIMULATOR, names.OBSERVATION_STATE), RELIABLE)] + [
+            (Image, names.sibling(names.SIMULATOR, names.OBSERVATION_IMAGE, camera=cam), RELIABLE)
+            for cam in self._cameras])
+        self._stop = threading.Event()
+        self._server = threading.Thread(target=self._serve, name="lockstep", daemon=True)
+        self._server.start()
         self.get_logger().info(f"policy under test: {self.policy.policy_id} ({spec}); reads cameras "
                                f"{list(self.policy.needs.cameras) or 'none'}")
+
+    def _serve(self) -> None:
+        """Every observation is answered on this thread, taken straight from the subscriptions (nodes/lockstep.py):
+        the executor's hand-over cost more than the rest of a control step's round trip."""
+        while not self._stop.is_set():
+            try:
+                for index, msg in self._inbox.take(0.5):
+                    if index == 0:
+                        self._on_state(msg)
+                    else:
+                        self._on_image(self._cameras[index - 1], msg)
+            except Exception as exc:  # noqa: BLE001 - nothing may end the lockstep loop but close()
+                self.get_logger().error(f"observation not handled: {type(exc).__name__}: {exc}")
+                self._stop.wait(0.1)
+
+    def close(self) -> None:
+        """Stop the lockstep thread (before the node is destroyed, while its handles are valid)."""
+        self._stop.set()
+        self._inbox.wake()
+        self._server.join(timeout=2.0)
 
     @staticmethod
     def _key(stamp) -> tuple[int, int]:
@@ -71,8 +96,8 @@ class PolicyNode(Node):
         if key in self._pending:
             return
         try:
-            obs = unflatten_observation(list(msg.name), list(msg.position))
-            step = int(obs.pop("episode_step")[0])
+            obs = unflatten_observation(msg.name, msg.position)
+            step = int(obs.pop(names.EPISODE_STEP)[0])
         except (ValueError, KeyError) as exc:
             self.get_logger().error(f"malformed observation ignored: {exc}")
             return
@@ -117,7 +142,7 @@ class PolicyNode(Node):
             self._check_images(obs)
             action = np.asarray(self.policy(obs), dtype=float).ravel()
             reply = JointState(name=self.labels if len(action) == len(self.labels) else
-                               [f"a{i}" for i in range(len(action))], position=action.tolist())
+                               [f"a{i}" for i in range(len(action))], position=array.array("d", action))
         except Exception as exc:  # the simulator aborts the episode with this reason, never counts a failure
             reason = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"policy failed at step {step}: {reason}")

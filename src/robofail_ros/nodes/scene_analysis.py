@@ -4,6 +4,11 @@ Fitting takes seconds, so it runs on a thread of its own, at most once every `fi
 once more on the final log; the executor keeps answering meanwhile. What a fit concluded goes out as topics a late
 rqt/RViz still sees: per factor the threshold nearest nominal (NaN: none found) and the Sobol indices, as labelled
 vectors in factor-space order and one Float64 per factor, and one diagnostic per failure rule.
+
+The headline topics of a catalogue audit (`p_failure`, `entropy`) are not silent here either; they carry what a
+scene space honestly supports, after every episode (`SceneHeadline`): P(failure) of a searched scene and of the
+unperturbed control (Beta posterior means), and the entropy of where the failure variance lies (the latest fit's
+Sobol total indices, normalised over the factors; NaN before the first fit).
 """
 from __future__ import annotations
 
@@ -17,11 +22,14 @@ from rclpy.node import Node
 from std_msgs.msg import Float64, Float64MultiArray, MultiArrayDimension, String
 
 from robofail_ros import names
+from dataclasses import dataclass
+
 from robofail_ros.analysis import RateEstimate
 from robofail_ros.continuous.result import FailureRule, SceneAnalysis
-from robofail_ros.episode import EpisodeRecord
+from robofail_ros.episode import ABORTED, EpisodeRecord
 from robofail_ros.factors import FactorSpace
 from robofail_ros.nodes.common import LATCHED
+from robofail_ros.stats import entropy_nats, posterior_mean_rate
 
 #: Measured failure rate from which a rule's diagnostic turns WARN, and ERROR (as for the catalogue's rows).
 WARN_RATE, ERROR_RATE = 0.2, 0.5
@@ -61,6 +69,43 @@ def sobol_vectors(analysis: SceneAnalysis, space: FactorSpace) -> tuple[list[flo
     first = [float(by_name[n].s1) if n in by_name else NAN for n in space.names]
     total = [float(by_name[n].st) if n in by_name else NAN for n in space.names]
     return first, total
+
+
+#: The entries of a continuous audit's `p_failure` vector (and its `scenes/<entry>/p_failure` topics), in order.
+HEADLINE_ENTRIES = ("searched", "control")
+SOURCE_SCENES = "scene_posterior"
+SOURCE_SCENES_TEXT = ("p_failure: Beta(1+k, 1+n-k) posterior mean failure rate (k+1)/(n+2) of the searched scenes "
+                      "and of the unperturbed control (aborted episodes excluded); entropy: of the latest fit's "
+                      "Sobol total indices normalised over the factors (NaN before the first fit)")
+
+
+@dataclass(frozen=True)
+class SceneHeadline:
+    """A scene space's P(failure) so far (searched scenes, control) and the spread of its failure variance."""
+
+    p_failure: tuple[float, float]
+    entropy: float
+    episodes: int
+
+
+def scene_headline(records: Iterable[EpisodeRecord], analysis: SceneAnalysis | None,
+                   space: FactorSpace) -> SceneHeadline:
+    """The headline from the episodes so far and the latest fit (see the module docstring)."""
+    counts = {"searched": [0, 0], "control": [0, 0]}
+    for r in records:
+        if r.outcome == ABORTED or (r.scene is None and r.perturbations):
+            continue
+        c = counts["searched" if r.scene is not None else "control"]
+        c[0] += r.failed
+        c[1] += 1
+    p = tuple(posterior_mean_rate(*counts[e]) for e in HEADLINE_ENTRIES)
+    entropy = NAN
+    if analysis is not None:
+        shares = [max(v, 0.0) for v in sobol_vectors(analysis, space)[1] if math.isfinite(v)]
+        total = sum(shares)
+        if total > 0:
+            entropy = entropy_nats([v / total for v in shares])
+    return SceneHeadline(p, entropy, counts["searched"][1])
 
 
 def _text(value) -> str:
@@ -115,6 +160,13 @@ class SceneStatistics:
         self.first_pub = pub(Float64MultiArray, "~/" + names.SOBOL_FIRST, LATCHED)
         self.total_pub = pub(Float64MultiArray, "~/" + names.SOBOL_TOTAL, LATCHED)
         self.total_one = {n: pub(Float64, "~/" + names.SOBOL_TOTAL_ONE.format(name=n), LATCHED) for n in space.names}
+        self.headline_pub = pub(Float64MultiArray, "~/" + names.P_FAILURE, LATCHED)
+        self.headline_one = {e: pub(Float64, "~/" + names.SCENES_P_FAILURE_ONE.format(name=e), LATCHED)
+                             for e in HEADLINE_ENTRIES}
+        self.entropy_pub = pub(Float64, "~/" + names.ENTROPY, LATCHED)
+        source = pub(String, "~/" + names.P_FAILURE_SOURCE, LATCHED)
+        source.publish(String(data=f"{SOURCE_SCENES}: {SOURCE_SCENES_TEXT}"))
+        self._headline_key: tuple | None = None
 
     @staticmethod
     def searched(records: Iterable[EpisodeRecord]) -> list[EpisodeRecord]:
@@ -170,6 +222,24 @@ class SceneStatistics:
         self.total_pub.publish(factor_vector(total))
         for name, value in zip(self.space.names, total):
             self.total_one[name].publish(Float64(data=value))
+
+    def publish_headline(self, records: Iterable[EpisodeRecord]) -> SceneHeadline | None:
+        """Publish the headline if an episode or a fit arrived since the last time (called on every tick)."""
+        records = list(records)
+        analysis = self.analysis
+        key = (len(records), id(analysis))
+        if key == self._headline_key:
+            return None
+        self._headline_key = key
+        h = scene_headline(records, analysis, self.space)
+        msg = Float64MultiArray(data=[float(v) for v in h.p_failure])
+        msg.layout.dim = [MultiArrayDimension(label=f"{','.join(HEADLINE_ENTRIES)}; source={SOURCE_SCENES}",
+                                              size=len(msg.data), stride=len(msg.data))]
+        self.headline_pub.publish(msg)
+        for entry, value in zip(HEADLINE_ENTRIES, h.p_failure):
+            self.headline_one[entry].publish(Float64(data=float(value)))
+        self.entropy_pub.publish(Float64(data=float(h.entropy)))
+        return h
 
     def diagnostics(self, searched: int) -> list[DiagnosticStatus]:
         """The analysis' own status, then one row per failure rule of the latest fit."""

@@ -11,12 +11,15 @@ the graph (`RemotePolicy`).
 """
 from __future__ import annotations
 
+import functools
+import array
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from geometry_msgs.msg import TransformStamped
 from rcl_interfaces.msg import FloatingPointRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
@@ -30,12 +33,22 @@ from robofail_ros import names
 from robofail_ros.catalogue import CatalogueError, unknown_name_message
 from robofail_ros.episode import ABORTED, SUCCESS, EpisodeRecord, run_episode
 from robofail_ros.factors import Factor
-from robofail_ros.nodes.common import LATCHED, RELIABLE, SENSOR, camera_info_message, image_message, run_node
+from robofail_ros.frames import Transform, optical_frame, scene_transforms
+from robofail_ros.nodes.common import (
+    LATCHED, RELIABLE, SENSOR, STREAM, camera_info_message, image_message, run_node,
+)
+from robofail_ros.nodes.lockstep import Inbox
 from robofail_ros.obs_codec import flatten_observation, record_to_strings
 from robofail_ros.policies.base import PolicyUnderTest
 from robofail_ros.sim import ADVERSARY_CAMERA, ObservationNeeds, SimConfig, Simulation
 
 READ_ONLY = ("task", "horizon", "image_size", "seed", "cameras")
+EPISODE_STEP = f"{names.EPISODE_STEP}/0"
+
+try:  # tf2_msgs comes with every ROS install (and RViz needs one); PyPI has no wheel of it
+    from tf2_msgs.msg import TFMessage
+except ImportError:  # pragma: no cover - depends on the install
+    TFMessage = None
 
 
 class PolicyTimeout(RuntimeError):
@@ -55,31 +68,26 @@ class RemotePolicy(PolicyUnderTest):
         self.node, self.needs, self.timeout, self.retry = node, needs, timeout, retry
         self.episode_id = ""
         self.step = 0
-        self._answer: np.ndarray | None = None
-        self._error: str | None = None
-        self._stamp = None
-        self._got = threading.Event()
 
     def start_episode(self) -> None:
         self.step = 0
         self.node.episode_start_pub.publish(String(data=self.episode_id))
 
-    def deliver(self, msg: JointState) -> None:
-        """Called by the action subscription; keeps only the answer to the observation in flight."""
-        stamp = self._stamp
-        if stamp is not None and msg.header.stamp.sec == stamp.sec and msg.header.stamp.nanosec == stamp.nanosec:
-            self._error = next((n[len(names.ACTION_ERROR_PREFIX):] for n in msg.name
-                                if n.startswith(names.ACTION_ERROR_PREFIX)), None)
-            self._answer = np.asarray(msg.position, dtype=float)
-            self._got.set()
+    def _answer_to(self, stamp, deadline: float) -> JointState | None:
+        """The action stamped `stamp`, taken on this (the simulation) thread (see nodes/lockstep.py), waiting
+        until `deadline` (monotonic); answers to earlier observations (a slow policy answering a re-sent one
+        twice) are dropped."""
+        while (remaining := deadline - time.monotonic()) > 0 and not self.node.stopping:
+            for _, msg in self.node.actions.take(min(remaining, 0.1)):  # 0.1 s: notice a stopping node soon
+                if msg.header.stamp.sec == stamp.sec and msg.header.stamp.nanosec == stamp.nanosec:
+                    return msg
+        return None
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         stamp = self.node.lockstep_stamp()
-        self._stamp, self._answer, self._error = stamp, None, None
-        self._got.clear()
         images = {cam: obs[f"{cam}_image"] for cam in self.needs.cameras if f"{cam}_image" in obs}
         labels, values = flatten_observation(obs)
-        state = JointState(name=labels + ["episode_step/0"], position=values + [float(self.step)])
+        state = JointState(name=labels + [EPISODE_STEP], position=array.array("d", values + [float(self.step)]))
         state.header.stamp = stamp
         deadline = time.monotonic() + self.timeout
         while True:
@@ -88,16 +96,21 @@ class RemotePolicy(PolicyUnderTest):
             for cam, frame in images.items():
                 self.node.obs_image_pubs[cam].publish(image_message(frame, stamp, cam))
             self.node.obs_state_pub.publish(state)
-            if self._got.wait(min(self.retry, max(0.0, deadline - time.monotonic()))):
+            answer = self._answer_to(stamp, min(time.monotonic() + self.retry, deadline))
+            if self.node.stopping:  # the node is shutting down: end the episode now, not after action_timeout
+                raise RemotePolicyError("the simulator node is stopping")
+            if answer is not None:
                 break
             if time.monotonic() >= deadline:
                 raise PolicyTimeout(f"no action from a policy node within {self.timeout:.1f} s "
                                     f"(is {self.node.get_namespace().rstrip('/')}/{names.sibling(names.POLICY, names.ACTION)} "
                                     "published?)")
         self.step += 1
-        if self._error is not None:
-            raise RemotePolicyError(self._error)
-        return self._answer
+        error = next((n[len(names.ACTION_ERROR_PREFIX):] for n in answer.name
+                      if n.startswith(names.ACTION_ERROR_PREFIX)), None)
+        if error is not None:
+            raise RemotePolicyError(error)
+        return np.asarray(answer.position, dtype=float)
 
 
 class SimulatorNode(Node):
@@ -119,6 +132,9 @@ class SimulatorNode(Node):
         d("action_timeout", 5.0, ParameterDescriptor(description="seconds to wait for a policy action before aborting"))
         d("action_retry", 0.5, ParameterDescriptor(description="seconds between re-sends of an unanswered observation"))
         d("preview_rate", 2.0, ParameterDescriptor(description="Hz of camera frames published while idle"))
+        d("film_size", 256, ParameterDescriptor(description="frame size in pixels of an episode run by ~/film_episode"))
+        d("view_size", 0, ParameterDescriptor(description="size in pixels of ~/render_adversary_view's picture; "
+                                                          "0 = image_size (the adversary's observation)"))
         p = self.get_parameter
         if not self.active_names():  # an empty string array cannot be a declared default: set it explicitly
             self.set_parameters([Parameter("perturbations", Parameter.Type.STRING_ARRAY, [])])
@@ -135,6 +151,7 @@ class SimulatorNode(Node):
         self._start_lock = threading.Lock()  # makes "is an episode running? start one" atomic
         self._last_stamp = 0  # nanoseconds of the latest observation stamp (see lockstep_stamp)
         self._preview_pending = False
+        self._show_pending = False  # parameters changed since the scene was last shown (see _apply)
         self._running = False  # cleared before the outcome goes out, so the next request is never refused
         self.policy_id = "remote"
         initial = self.active_names()
@@ -153,10 +170,21 @@ class SimulatorNode(Node):
         self.view_pub = self.create_publisher(Image, "~/" + names.ADVERSARY_VIEW, RELIABLE)
         self.episode_start_pub = self.create_publisher(String, "~/" + names.EPISODE_START, RELIABLE)
         self.outcome_pub = self.create_publisher(DiagnosticStatus, "~/" + names.EPISODE_OUTCOME, RELIABLE)
+        # A filmed episode (the report's video) goes out apart, so that nothing counts it as an audit episode.
+        self.film_pub = self.create_publisher(Image, "~/" + names.FILM_IMAGE, STREAM)
+        self.film_outcome_pub = self.create_publisher(DiagnosticStatus, "~/" + names.FILM_OUTCOME, RELIABLE)
+        self.stopping = False
+        self.tf_pub = self.create_publisher(TFMessage, names.TF_STATIC, LATCHED) if TFMessage is not None else None
+        self._tf_sent: list[Transform] | None = None
+        if self.tf_pub is None:
+            self.get_logger().info("tf2_msgs is not installed: no TF frames (RViz, which needs them, comes with a "
+                                   "ROS install that has tf2_msgs)")
+        self._sim_thread.submit(self._publish_tf)
         # Sibling names resolve in this node's namespace, so a worker trio (/robofail/worker_k/...) finds its own policy.
-        self.create_subscription(JointState, names.sibling(names.POLICY, names.ACTION), self._on_action, RELIABLE)
+        self.actions = Inbox(self, [(JointState, names.sibling(names.POLICY, names.ACTION), RELIABLE)])
         self.create_subscription(String, names.sibling(names.POLICY, "policy_id"), self._on_policy_id, LATCHED)
         self.create_service(Trigger, "~/" + names.RUN_EPISODE, self._run_episode)
+        self.create_service(Trigger, "~/" + names.FILM_EPISODE, functools.partial(self._run_episode, film=True))
         self.create_service(Trigger, "~/" + names.RENDER_VIEW, self._render_view)
         self.add_pre_set_parameters_callback(self._coerce_factors)
         self.add_on_set_parameters_callback(self._validate)
@@ -228,6 +256,10 @@ class SimulatorNode(Node):
                                                reason="an episode is running; perturbations change between episodes")
             if prm.name in ("action_timeout", "action_retry") and not (isinstance(prm.value, float) and prm.value >= 0.01):
                 return SetParametersResult(successful=False, reason=f"{prm.name} must be at least 0.01 seconds")
+            if prm.name == "film_size" and not 16 <= prm.value <= 1024:
+                return SetParametersResult(successful=False, reason="film_size must be 16 to 1024 pixels")
+            if prm.name == "view_size" and not (prm.value == 0 or 16 <= prm.value <= 1024):
+                return SetParametersResult(successful=False, reason="view_size must be 0 or 16 to 1024 pixels")
             if prm.name == "camera_every" and prm.value < 0:
                 return SetParametersResult(successful=False, reason="camera_every must be 0 (first step) or positive")
             if prm.name == "episode_seed" and prm.value < 0:  # numpy seeds must be non-negative
@@ -235,11 +267,12 @@ class SimulatorNode(Node):
         return SetParametersResult(successful=True)
 
     def _apply(self, params: list[Parameter]) -> None:
-        # While an episode runs the next one applies its own parameters; only an idle scene is re-shown.
+        """A changed scene is re-shown by the next preview tick, not at once: the adversary sets the parameters
+        and starts the episode a millisecond later, and the episode applies and shows them itself (a reset and a
+        render per episode spent here were most of the graph's cost per control step; bench/ros_overhead.py)."""
         shown = ("perturbations", "episode_seed", *self.factor_parameters)
-        if any(prm.name in shown for prm in params) and not self.busy:
-            self._sim_thread.submit(self._show, self.active_names(), self.get_parameter("episode_seed").value,
-                                    self.factor_values())
+        if any(prm.name in shown for prm in params):
+            self._show_pending = True
 
     def _show(self, perturbations: list[str], seed: int, scene: dict[str, float]) -> None:
         self.sim.set_perturbations(perturbations, scene)
@@ -248,11 +281,6 @@ class SimulatorNode(Node):
 
     def _on_policy_id(self, msg: String) -> None:
         self.policy_id = msg.data
-
-    def _on_action(self, msg: JointState) -> None:
-        remote = self.remote
-        if remote is not None:
-            remote.deliver(msg)
 
     def lockstep_stamp(self):
         """An observation stamp later than every earlier one: the policy node matches actions to observations
@@ -266,19 +294,38 @@ class SimulatorNode(Node):
         return self._running
 
     def publish_preview(self) -> None:
-        """Timer: camera frames and joint states of the idle scene, for people watching in rqt/RViz."""
+        """Timer: camera frames and joint states of the idle scene, for people watching in rqt/RViz; the scene
+        is first rebuilt from the parameters if they changed since (and no episode started meanwhile)."""
         if not self.busy and not self._preview_pending:  # never queue frames faster than they render
             self._preview_pending = True
-            self._sim_thread.submit(self._preview)
+            if self._show_pending:
+                self._show_pending = False
+                self._sim_thread.submit(self._show, self.active_names(), self.get_parameter("episode_seed").value,
+                                        self.factor_values())
+            else:
+                self._sim_thread.submit(self._preview)
 
     def _preview(self) -> None:
         self._preview_pending = False
         stamp = self.get_clock().now().to_msg()
         for cam in self.cameras:
             frame = self.sim.render(cam, self.sim.config.image_size)
-            self.camera_pubs[cam].publish(image_message(frame, stamp, cam))
-            self.info_pubs[cam].publish(camera_info_message(self.sim.scene.cameras[cam], stamp, cam))
+            self.camera_pubs[cam].publish(image_message(frame, stamp, optical_frame(cam)))
+            self.info_pubs[cam].publish(camera_info_message(self.sim.scene.cameras[cam], stamp, optical_frame(cam)))
         self.joint_pub.publish(self._joint_state(stamp))
+        self._publish_tf()
+
+    def _publish_tf(self) -> None:
+        """On the sim thread: /tf_static with the world, the table and every camera of the model, whenever a pose
+        changed (a camera perturbation, a robot-mounted camera after an episode); latched, so RViz gets it late."""
+        if self.tf_pub is None:
+            return
+        transforms = scene_transforms(self.sim.model, self.sim.data, self.sim.scene.cameras)
+        if transforms == self._tf_sent:
+            return
+        self._tf_sent = transforms
+        stamp = self.get_clock().now().to_msg()
+        self.tf_pub.publish(TFMessage(transforms=[transform_message(t, stamp) for t in transforms]))
 
     def _joint_state(self, stamp) -> JointState:
         robot = self.sim.env.robots[0]
@@ -296,11 +343,12 @@ class SimulatorNode(Node):
             return response
         perturbations, seed = self.active_names(), self.get_parameter("episode_seed").value
         scene = self.factor_values()
+        size = self.get_parameter("view_size").value or self.sim.config.image_size
 
         def render():
             self.sim.set_perturbations(perturbations, scene)
             self.sim.reset(seed)
-            return self.sim.render(ADVERSARY_CAMERA, self.sim.config.image_size)
+            return self.sim.render(ADVERSARY_CAMERA, size)
 
         try:
             frame = self._sim_thread.submit(render).result(timeout=30)
@@ -312,7 +360,7 @@ class SimulatorNode(Node):
         response.success, response.message = True, f"{stamp.sec}.{stamp.nanosec:09d}"
         return response
 
-    def _run_episode(self, request, response):
+    def _run_episode(self, request, response, film: bool = False):
         with self._start_lock:
             if self.busy:
                 response.success, response.message = False, "an episode is already running"
@@ -328,14 +376,17 @@ class SimulatorNode(Node):
             scene = self.episode_scene()
             self.remote = remote
             self._running = True
-            self._sim_thread.submit(self._episode, remote, perturbations, seed, episode_id, scene)
+            self._show_pending = False  # the episode applies and shows its parameters itself
+            film_size = int(p("film_size").value) if film else None
+            self._sim_thread.submit(self._episode, remote, perturbations, seed, episode_id, scene, film_size)
         response.success, response.message = True, episode_id
         return response
 
     def _episode(self, remote: RemotePolicy, perturbations: list[str], seed: int, episode_id: str,
-                 scene: dict[str, float] | None) -> None:
+                 scene: dict[str, float] | None, film_size: int | None = None) -> None:
         try:
-            record = run_episode(self.sim, remote, perturbations, seed, episode_id=episode_id, scene=scene)
+            record = run_episode(self.sim, remote, perturbations, seed, episode_id=episode_id, scene=scene,
+                                 film_size=film_size)
         except Exception as exc:  # the simulation itself broke: say so as an aborted episode, never stay silent
             record = EpisodeRecord(episode_id=episode_id, seed=seed, perturbations=perturbations, outcome=ABORTED,
                                    steps=0, reward=0.0, wall_time=0.0, policy_id=self.policy_id,
@@ -344,11 +395,22 @@ class SimulatorNode(Node):
         finally:
             self.remote, self._running = None, False
         record.policy_id = self.policy_id
-        self.outcome_pub.publish(outcome_message(record, self.get_fully_qualified_name()))
+        if self.stopping:  # cut short by the shutdown, not by the policy: the adversary runs it again elsewhere
+            return
+        if film_size is not None:  # the frames in order (frame_id: the episode), then how many there were
+            stamp = self.get_clock().now().to_msg()
+            for frame in record.frames or []:
+                self.film_pub.publish(image_message(frame, stamp, episode_id))
+            outcome = outcome_message(record, self.get_fully_qualified_name())
+            outcome.values.append(KeyValue(key=names.FILM_FRAMES_KEY, value=str(len(record.frames or []))))
+            self.film_outcome_pub.publish(outcome)
+        else:
+            self.outcome_pub.publish(outcome_message(record, self.get_fully_qualified_name()))
         self.get_logger().info(f"episode {episode_id}: {record.outcome} after {record.steps} steps"
                                + (f" ({record.reason})" if record.reason and record.outcome != SUCCESS else ""))
 
     def close(self) -> None:
+        self.stopping = True  # a running episode ends at its next action wait instead of after action_timeout
         self._sim_thread.submit(self.sim.close).result(timeout=10)
         self._sim_thread.shutdown(wait=False, cancel_futures=True)
 
@@ -363,6 +425,15 @@ def factor_descriptor(f: Factor) -> ParameterDescriptor:
                      f"the nominal value {f.nominal:g} leaves the model untouched"),
         additional_constraints=f"{f.low:g} <= value <= {f.high:g}{unit}",
         floating_point_range=[FloatingPointRange(from_value=float(f.low), to_value=float(f.high), step=0.0)])
+
+
+def transform_message(t: Transform, stamp) -> TransformStamped:
+    msg = TransformStamped()
+    msg.header.stamp, msg.header.frame_id, msg.child_frame_id = stamp, t.parent, t.child
+    msg.transform.translation.x, msg.transform.translation.y, msg.transform.translation.z = t.translation
+    r = msg.transform.rotation
+    r.x, r.y, r.z, r.w = t.rotation
+    return msg
 
 
 def outcome_message(record: EpisodeRecord, hardware_id: str) -> DiagnosticStatus:
