@@ -15,8 +15,6 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus  # noqa: E402
-from rcl_interfaces.msg import Parameter as ParameterMsg, ParameterType, ParameterValue  # noqa: E402
-from rcl_interfaces.srv import SetParameters  # noqa: E402
 from sensor_msgs.msg import CameraInfo  # noqa: E402
 from std_msgs.msg import Float64, Float64MultiArray, String  # noqa: E402
 from std_srvs.srv import Trigger  # noqa: E402
@@ -30,6 +28,7 @@ from robofail_ros.nodes.common import LATCHED, RELIABLE, SENSOR  # noqa: E402
 from robofail_ros.obs_codec import record_from_strings  # noqa: E402
 from robofail_ros.stats import entropy_nats, failure_distribution  # noqa: E402
 from ros_graph import ROOT, GraphClient, NodeProcess, wait_until  # noqa: E402
+from test_ros_nodes import set_simulator  # noqa: E402  (what `ros2 param set /robofail/simulator …` sends)
 
 try:
     from tf2_msgs.msg import TFMessage
@@ -66,23 +65,6 @@ def graph(tmp_path_factory):
     client.close()
     for n in nodes.values():
         n.stop()
-
-
-def set_simulator(client, **values) -> list:
-    """What `ros2 param set /robofail/simulator …` sends."""
-    params = []
-    for name, value in values.items():
-        v = ParameterValue()
-        if isinstance(value, list):
-            v.type, v.string_array_value = ParameterType.PARAMETER_STRING_ARRAY, value
-        elif isinstance(value, str):
-            v.type, v.string_value = ParameterType.PARAMETER_STRING, value
-        elif isinstance(value, float):
-            v.type, v.double_value = ParameterType.PARAMETER_DOUBLE, value
-        else:
-            v.type, v.integer_value = ParameterType.PARAMETER_INTEGER, value
-        params.append(ParameterMsg(name=name, value=v))
-    return client.call(SetParameters, SIM + "/set_parameters", SetParameters.Request(parameters=params)).results
 
 
 def run_episode(client, outcomes, perturbations: list[str], seed: int, episode_id: str) -> EpisodeRecord:
