@@ -34,11 +34,14 @@ WORST_EPISODES = 8
 
 
 def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", policy_id: str, searcher: str,
-                   budget: int | None = None, label: str = "", seed: int = 0) -> SceneAnalysis:
+                   budget: int | None = None, label: str = "", seed: int = 0,
+                   keep_model: bool = False) -> SceneAnalysis:
     """Fit P(failure | scene) to the searched episodes and read thresholds, indices, rules and calibration off it.
 
     Episodes of named perturbations (a catalogue audit's) are neither control nor searched and are ignored. Only
-    `task`, `names`, `nominal`, `vector`, `to_unit`, `from_unit` and `info()` of the space are used.
+    `task`, `names`, `nominal`, `vector`, `to_unit`, `from_unit` and `info()` of the space are used. With
+    `keep_model` the fitted `FailureModel` stays on the result as `result.fitted` (not serialised), so a study can
+    score the very model the report was read from against a ground truth.
     """
     records = list(records)
     valid = [r for r in records if r.outcome != ABORTED]
@@ -58,6 +61,8 @@ def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", polic
     names = list(space.names)
 
     model = FailureModel(len(names), seed=seed).fit(X, y)
+    if keep_model:
+        result.fitted = model
     result.model = model.describe(names)
     result.curves, result.thresholds = factor_curves(model, space, seed=seed)
     sobol = surrogate_sobol(model, names, n_base=SOBOL_BASE, refits=SOBOL_REFITS, seed=seed)
