@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Hashable, Sequence
 
 from scipy import stats as _st
 
@@ -55,3 +55,20 @@ def failure_distribution(counts: Sequence[tuple[int, int]]) -> list[float]:
     means = [posterior_mean_rate(k, n) for k, n in counts]
     total = sum(means)
     return [m / total for m in means] if means else []
+
+
+def experiment_means(outcomes: Sequence[bool | float], keys: Sequence[Hashable]) -> list[tuple[float, int]]:
+    """Outcomes clustered by experiment: (mean outcome, repeats) per distinct key, in order of first appearance.
+
+    Episodes with the same key re-ran the same experiment (initial state, perturbations, scene). A deterministic
+    policy repeats its outcome, so the repeats are one observation; a stochastic one may differ between repeats,
+    and the mean keeps that information without counting the experiment more than once.
+    """
+    if len(outcomes) != len(keys):
+        raise ValueError(f"one key per outcome needed, got {len(keys)} keys for {len(outcomes)} outcomes")
+    sums: dict[Hashable, list[float]] = {}
+    for outcome, key in zip(outcomes, keys):
+        s = sums.setdefault(key, [0.0, 0])
+        s[0] += float(outcome)
+        s[1] += 1
+    return [(total / n, n) for total, n in sums.values()]

@@ -70,9 +70,9 @@ def describe_box(conditions: Sequence[Condition]) -> str:
 def rule_text(conditions: Sequence[Condition], rate: RateEstimate, control: RateEstimate | None) -> str:
     """e.g. "light_intensity < 0.35 and cube_value < 0.4: 18/20 failed [70%, 97%] vs control 0/30"."""
     where = describe_box(conditions)
-    text = f"{where}: {rate.failures}/{rate.episodes} failed [{_percent(rate.ci_low)}, {_percent(rate.ci_high)}]"
+    text = f"{where}: {rate.count_text()} failed [{_percent(rate.ci_low)}, {_percent(rate.ci_high)}]"
     if control is not None and control.episodes:
-        text += f" vs control {control.failures}/{control.episodes}"
+        text += f" vs control {control.count_text()}"
     return text
 
 

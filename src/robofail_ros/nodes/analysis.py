@@ -46,11 +46,12 @@ WARN_RATE, ERROR_RATE = 0.2, 0.5
 SOURCE_PI = "pi"
 """The PPO adversary's π(a|o) on the unperturbed scene after its latest update (the paper's P_failure)."""
 SOURCE_POSTERIOR = "beta_posterior"
-"""Per perturbation the posterior mean (1 + failures) / (2 + episodes) of Beta(1 + k, 1 + n - k), normalised to sum 1
-over the catalogue: where a failure comes from if every perturbation were tried equally often."""
+"""Per perturbation the posterior mean (1 + k) / (2 + n) of Beta(1 + k, 1 + n - k), normalised to sum 1 over the
+catalogue: where a failure comes from if every perturbation were tried equally often. n counts distinct experiments
+and k their mean outcomes (`RateEstimate.experiments`, `failed_experiments`), so repeats are not new evidence."""
 SOURCE_PI_TEXT = "the PPO adversary's pi(a|o) on the unperturbed scene, after its latest update"
 SOURCE_POSTERIOR_TEXT = ("per perturbation the Beta(1+k, 1+n-k) posterior mean (k+1)/(n+2) of its single-perturbation "
-                         "episodes (aborted ones excluded), normalised to sum 1")
+                         "experiments (distinct initial states; aborted episodes excluded), normalised to sum 1")
 
 
 @dataclass
@@ -72,7 +73,7 @@ class Headline:
 
 def headline(analysis: AuditAnalysis) -> Headline:
     """The headline from one analysis: π where it exists, else the episodes' failure distribution (always beside)."""
-    posterior = failure_distribution([(e.failures, e.episodes) for e in analysis.perturbations])
+    posterior = failure_distribution([(e.failed_experiments, e.experiments) for e in analysis.perturbations])
     posterior_entropy = entropy_nats(posterior)
     if analysis.pi is not None:
         return Headline(list(analysis.pi), float(analysis.entropy_pi), SOURCE_PI, posterior, posterior_entropy)
@@ -107,9 +108,10 @@ def diagnostic_for(estimate: RateEstimate, control: RateEstimate, p_failure: flo
     else:
         level = (DiagnosticStatus.ERROR if estimate.rate >= ERROR_RATE else
                  DiagnosticStatus.WARN if estimate.rate >= WARN_RATE else DiagnosticStatus.OK)
-        message = (f"{estimate.failures}/{estimate.episodes} failed: {estimate.rate:.0%} "
+        message = (f"{estimate.count_text()} failed: {estimate.rate:.0%} "
                    f"[{estimate.ci_low:.0%}, {estimate.ci_high:.0%}]")
     values = {"group": estimate.group, "episodes": estimate.episodes, "failures": estimate.failures,
+              "experiments": estimate.experiments, "failed_experiments": estimate.failed_experiments,
               "rate": estimate.rate, "ci_low": estimate.ci_low, "ci_high": estimate.ci_high,
               "p_failure": p_failure, "p_failure_posterior": posterior, "p_failure_pi": estimate.p_failure_pi,
               "rank": estimate.rank,
@@ -138,7 +140,7 @@ def bar_markers(analysis: AuditAnalysis, frame_id: str = "world", spacing: float
         label.pose.orientation.w = 1.0
         label.scale.z = 0.03
         label.color = ColorRGBA(r=1.0, g=1.0, b=1.0, a=1.0)
-        label.text = f"{e.name}\n{'-' if e.rate is None else f'{e.rate:.0%} ({e.failures}/{e.episodes})'}"
+        label.text = f"{e.name}\n{'-' if e.rate is None else f'{e.rate:.0%} ({e.count_text()})'}"
         markers += [bar, label]
         if e.p_failure_pi is not None:
             pi = Marker(ns="p_failure_pi", id=i, type=Marker.LINE_LIST, action=Marker.ADD)

@@ -121,7 +121,8 @@ def rule_diagnostic(index: int, rule: FailureRule, control: RateEstimate) -> Dia
         level = (DiagnosticStatus.ERROR if rate.rate >= ERROR_RATE else
                  DiagnosticStatus.WARN if rate.rate >= WARN_RATE else DiagnosticStatus.OK)
     conditions = " and ".join(f"{c.factor} {c.op} {c.value:.4g}" for c in rule.conditions)
-    values = {"rule": conditions, "episodes": rate.episodes, "failures": rate.failures, "rate": rate.rate,
+    values = {"rule": conditions, "episodes": rate.episodes, "failures": rate.failures,
+              "experiments": rate.experiments, "failed_experiments": rate.failed_experiments, "rate": rate.rate,
               "ci_low": rate.ci_low, "ci_high": rate.ci_high, "control_rate": control.rate,
               "control_episodes": control.episodes, "excess_over_control": rule.excess_over_control}
     return DiagnosticStatus(level=level, name=f"robofail: rule {index}", hardware_id="robofail_ros",

@@ -43,7 +43,7 @@ def plot_grouped_bars(analyses: list[AuditAnalysis], out_dir: Path) -> Path:
         if a.control.rate is not None:
             handles.append(ax.axhline(
                 a.control.rate, color=col, ls="--", lw=1.2, zorder=1,
-                label=f"control {fmt_pct(a.control.rate)} (n={a.control.episodes})"))
+                label=f"control {fmt_pct(a.control.rate)} (n={a.control.experiments})"))
     ax.set_xticks(x)
     ax.set_xticklabels(names, rotation=60, ha="right", rotation_mode="anchor", fontsize=8)
     ax.set_xlim(-0.6, len(names) - 0.4)

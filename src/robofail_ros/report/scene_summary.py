@@ -55,7 +55,7 @@ def _rules(a: SceneAnalysis) -> "RenderableType":
         excess = "n/a" if r.excess_over_control is None else f"{100 * r.excess_over_control:+.1f}pp"
         if r.excess_over_control is not None and c.rate is not None and e.ci_low > c.ci_high:
             excess = f"[bold red]{excess}[/]"  # worse than control beyond both intervals
-        table.add_row(f"{e.failures}/{e.episodes}", fmt_pct(e.rate), interval_pct(e.ci_low, e.ci_high), excess,
+        table.add_row(e.count_text(), fmt_pct(e.rate), interval_pct(e.ci_low, e.ci_high), excess,
                       r.text or conditions_text(r))
     return table
 
@@ -83,7 +83,7 @@ def scene_summary(analysis: SceneAnalysis) -> list["RenderableType"]:
     """Headline, thresholds (with intervals), rules (rate, interval, vs control), top Sobol indices and pairs,
     and the calibration line, in the order they are printed."""
     a, c = analysis, analysis.control
-    control = (f"control {fmt_pct(c.rate)} {interval_pct(c.ci_low, c.ci_high)} ({c.failures}/{c.episodes})"
+    control = (f"control {fmt_pct(c.rate)} {interval_pct(c.ci_low, c.ci_high)} ({c.count_text()})"
                if c.rate is not None else "control not measured")
     head = (f"[bold]{a.name} on {a.task}[/] — searcher {a.searcher}, {scene_budget_text(a)}; "
             f"{a.failures}/{a.episodes} searched episodes failed; {control}")

@@ -18,7 +18,7 @@ def summary_table(analysis: AuditAnalysis, top: int | None = None) -> "Table":
     from rich.table import Table
 
     c = analysis.control
-    control = (f"control {fmt_pct(c.rate)} {interval_pct(c.ci_low, c.ci_high)} ({c.failures}/{c.episodes})"
+    control = (f"control {fmt_pct(c.rate)} {interval_pct(c.ci_low, c.ci_high)} ({c.count_text()})"
                if c.rate is not None else "control not measured")
     table = Table(
         box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True,
@@ -50,7 +50,7 @@ def summary_table(analysis: AuditAnalysis, top: int | None = None) -> "Table":
             excess = f"{100 * p.excess_over_control:+.1f}pp"
             if c.rate is not None and p.ci_low > c.ci_high:
                 excess = f"[bold red]{excess}[/]"  # worse than control beyond both intervals
-        row = [str(p.rank), p.name, p.group, f"{p.failures}/{p.episodes}", fmt_pct(p.rate),
+        row = [str(p.rank), p.name, p.group, p.count_text(), fmt_pct(p.rate),
                interval_pct(p.ci_low, p.ci_high), f"{100 * p.ci_width:.1f}pp", excess]
         if has_pi:
             row.append("n/a" if p.p_failure_pi is None else f"{p.p_failure_pi:.3f}")
@@ -59,6 +59,10 @@ def summary_table(analysis: AuditAnalysis, top: int | None = None) -> "Table":
     if analysis.entropy_pi is not None:
         notes.append(f"entropy of π: {entropy_label(analysis)}")
     notes.append(f"{analysis.aborted_episodes} episode(s) aborted (not counted as failures)")
+    repeated = sum(e.repeated_episodes for e in [c, *analysis.perturbations, *analysis.combinations])
+    if repeated:
+        notes.append(f"{repeated} episode(s) re-ran an experiment (initial state and perturbations) already run: "
+                     "each experiment counts once in rates and intervals")
     unmeasured = len(analysis.perturbations) - len(measured)
     if unmeasured:
         notes.append(f"{unmeasured} perturbation(s) not measured")

@@ -8,12 +8,15 @@ from pathlib import Path
 from robofail_ros.analysis import AuditAnalysis
 from robofail_ros.report.common import csv_cell
 
-CSV_COLUMNS = ("name", "group", "episodes", "failures", "rate", "ci_low", "ci_high", "ci_width",
+CSV_COLUMNS = ("name", "group", "episodes", "failures", "experiments", "failed_experiments", "rate", "ci_low", "ci_high", "ci_width",
                "p_failure_pi", "excess_over_control", "rank")
 
 
 def write_tables(analysis: AuditAnalysis, out_dir: Path) -> list[Path]:
-    """results.json (lossless, reloadable with AuditAnalysis.from_json) and failure_rates.csv (for spreadsheets)."""
+    """results.json (lossless, reloadable with AuditAnalysis.from_json) and failure_rates.csv (for spreadsheets).
+
+    Both carry the raw `episodes`/`failures` and the `experiments`/`failed_experiments` the rate is measured on.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "results.json"

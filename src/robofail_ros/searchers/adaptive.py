@@ -8,6 +8,10 @@ gives each next episode to the perturbation whose 95% Wilson interval is widest 
 interval still overlaps another's: the estimate that is least certain and could still change the
 ranking. Rates near 0 or 1 get narrow intervals quickly, so episodes flow to the mid-rate ones, but no
 perturbation is run from an initial state of the pool twice while another still has unused ones.
+Once every perturbation has used the whole pool, repeats happen; the intervals that steer the
+allocation then count each (perturbation, initial state) once, with the mean outcome of its repeats,
+as the analysis does (analysis.py): a repeat of a deterministic policy's episode would otherwise
+narrow an interval without evidence and steer episodes away from it for nothing.
 
 The allocation rule is a pure function of the counts (`choose_arm`), and the counts are rebuilt from
 the log on resume, as in bandit.py, so a resumed audit continues exactly where the evidence left it.
@@ -23,7 +27,7 @@ from robofail_ros.adversary_env import EpisodeJob
 from robofail_ros.config import episode_seed
 from robofail_ros.episode import ABORTED, FAILURE, EpisodeRecord
 from robofail_ros.searchers.base import SearchContext, Searcher
-from robofail_ros.stats import wilson_interval
+from robofail_ros.stats import experiment_means, wilson_interval
 
 
 @dataclass
@@ -34,6 +38,8 @@ class ArmCounts:
     valid: np.ndarray
     failures: np.ndarray
     index: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[int, tuple[list[bool], list[int]]] = field(default_factory=dict)
+    """Per arm: the rated outcomes and their initial-state seeds, so repeats of one experiment count once."""
 
     @classmethod
     def empty(cls, names: list[str]) -> "ArmCounts":
@@ -57,6 +63,20 @@ class ArmCounts:
         arm = self.index[record.perturbations[0]]
         self.valid[arm] += 1
         self.failures[arm] += record.outcome == FAILURE
+        outcomes, seeds = self.outcomes.setdefault(arm, ([], []))
+        outcomes.append(record.outcome == FAILURE)
+        seeds.append(record.seed)
+
+    def interval_counts(self) -> tuple[np.ndarray, np.ndarray]:
+        """(k, n) per arm for its Wilson interval: n distinct initial states rated, k the sum of their mean outcomes.
+
+        An arm whose counts were set without outcomes (by hand) counts every valid episode as distinct.
+        """
+        k, n = self.failures.astype(float), self.valid.astype(float)
+        for arm, (outcomes, seeds) in self.outcomes.items():
+            means = experiment_means(outcomes, seeds)
+            k[arm], n[arm] = sum(m for m, _ in means), len(means)
+        return k, n
 
 
 def choose_arm(counts: ArmCounts, rng: np.random.Generator, pending: Iterable[int] = (),
@@ -64,18 +84,19 @@ def choose_arm(counts: ArmCounts, rng: np.random.Generator, pending: Iterable[in
     """The perturbation that should get the next episode.
 
     1. Round-robin pass: the lowest-index perturbation never sent yet.
-    2. Otherwise the widest Wilson interval among perturbations whose interval overlaps another's
-       (all of them if none overlaps), leaving out, while others remain: arms whose episodes mostly abort
-       (more aborted than rated: more episodes would not narrow them); arms already run from all `pool_size`
-       initial states (repetition r starts from state r mod pool_size, and a deterministic policy would only
-       repeat its outcome, making the interval narrower than the evidence); arms `pending` in this batch.
+    2. Otherwise the widest Wilson interval (each initial state counted once: `interval_counts`) among
+       perturbations whose interval overlaps another's (all of them if none overlaps), leaving out, while
+       others remain: arms whose episodes mostly abort (more aborted than rated: more episodes would not
+       narrow them); arms already run from all `pool_size` initial states (repetition r starts from state
+       r mod pool_size, and a deterministic policy would only repeat its outcome); arms `pending` in this batch. Past pool_size x arms episodes every episode is a
+       repeat, which leaves every interval as it is: grow the control run (the pool) for such budgets.
     Ties go to a uniformly drawn one of the tied arms, so the choice is a function of (counts, rng).
     """
     unsent = np.flatnonzero(counts.pulls == 0)
     if unsent.size:
         return int(unsent[0])
     n_arms = len(counts.pulls)
-    bounds = np.array([wilson_interval(int(k), int(n)) for k, n in zip(counts.failures, counts.valid)])
+    bounds = np.array([wilson_interval(float(k), int(n)) for k, n in zip(*counts.interval_counts())])
     lo, hi = bounds[:, 0], bounds[:, 1]
     width = hi - lo
     overlaps = np.array([any(lo[i] <= hi[j] and lo[j] <= hi[i] for j in range(n_arms) if j != i)

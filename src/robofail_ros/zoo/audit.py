@@ -41,7 +41,7 @@ def _pct(x: float) -> str:
 
 def _mode(e: RateEstimate) -> str:
     excess = "" if e.excess_over_control is None else f" ({100 * e.excess_over_control:+.0f}pp vs control)"
-    return f"{e.name} {e.failures}/{e.episodes} [{_pct(e.ci_low)}, {_pct(e.ci_high)}]%{excess}"
+    return f"{e.name} {e.count_text()} [{_pct(e.ci_low)}, {_pct(e.ci_high)}]%{excess}"
 
 
 def rate_entropy(a: AuditAnalysis) -> float | None:
@@ -61,7 +61,7 @@ def row_cells(row: ZooRow) -> list[str]:
     if a is None:
         return [m.name, nominal, "—", f"not audited: {row.skipped}", "—", "—", "—"]
     c = a.control
-    control = f"{c.failures}/{c.episodes} [{_pct(c.ci_low)}, {_pct(c.ci_high)}]%"
+    control = f"{c.count_text()} [{_pct(c.ci_low)}, {_pct(c.ci_high)}]%"
     top = [e for e in a.ranking if e.failures > 0][:TOP_MODES]
     modes = "; ".join(_mode(e) for e in top) or "no perturbation caused a failure"
     if a.pi is None:
