@@ -18,10 +18,14 @@ Scores per (searcher, seed, prefix), over the catalogue's single perturbations:
 - MAE and Spearman ρ of the estimates against the ground-truth rates. A perturbation's estimate is its
   measured rate; one not yet measured gets 0.5, the Beta(1, 1) prior mean, and `visited` says how many
   were measured. PPO's stacked (two-perturbation) episodes count towards its budget but rate nothing.
-- coverage: the fraction of measured perturbations whose 95% Wilson interval contains the ground-truth rate.
+- coverage: the fraction of measured perturbations whose 95% Wilson interval contains the ground-truth rate,
+  two ways: "experiments counted" (`coverage`, the analysis's interval: each distinct initial state and
+  perturbation once, with the mean outcome of its repeats) and "episodes counted" (`coverage_episodes`, the
+  interval the analysis gave before issue 12: every episode an independent trial). Mean interval widths too.
 - repeated: episodes that repeat an earlier one's initial state and perturbations (searchers draw initial
   states from the control's pool, so a perturbation tried more often than the pool is large repeats them;
-  for a deterministic policy a repeat only copies an outcome and narrows the interval without evidence).
+  for a deterministic policy a repeat only copies an outcome, and counting it narrows the interval without
+  evidence: the difference between the two coverages).
 - top mode identified: the first prefix from which the searcher's top-ranked perturbation stays in the
   ground-truth top set (perturbations whose ground-truth interval overlaps the highest rate's).
 - all modes seen: the first prefix by which every ground-truth failure mode (rate above the control's,
@@ -63,7 +67,7 @@ from robofail_ros.config import SEARCHERS, AuditConfig  # noqa: E402
 from robofail_ros.episode import ABORTED, FAILURE, EpisodeRecord  # noqa: E402
 from robofail_ros.record import LOG_NAME, episode_key, load_log  # noqa: E402
 from robofail_ros.sim import SimConfig  # noqa: E402
-from robofail_ros.stats import entropy_nats  # noqa: E402
+from robofail_ros.stats import entropy_nats, wilson_interval  # noqa: E402
 
 UNVISITED_ESTIMATE = 0.5
 """Estimate of a perturbation with no rated episode: the mean of the uniform Beta(1, 1) prior."""
@@ -116,6 +120,9 @@ def score_prefix(control: list[EpisodeRecord], searched: list[EpisodeRecord], ca
     est = np.array([UNVISITED_ESTIMATE if e.rate is None else e.rate for e in a.perturbations])
     seen = [i for i, e in enumerate(a.perturbations) if e.rate is not None]
     covered = [a.perturbations[i].ci_low <= truth.rate[i] <= a.perturbations[i].ci_high for i in seen]
+    # The interval as it was before repeats were collapsed: every episode counted as an independent trial.
+    per_episode = {i: wilson_interval(a.perturbations[i].failures, a.perturbations[i].episodes) for i in seen}
+    covered_episodes = [lo <= truth.rate[i] <= hi for i, (lo, hi) in per_episode.items()]
     top = a.ranking[0].name if a.ranking and a.ranking[0].rank is not None else None
     experiments = {episode_key(r.seed, r.perturbations) for r in searched}
     return {
@@ -125,7 +132,9 @@ def score_prefix(control: list[EpisodeRecord], searched: list[EpisodeRecord], ca
         "mae": float(np.mean(np.abs(est - truth.rate))),
         "spearman": spearman(est, truth.rate),
         "coverage": float(np.mean(covered)) if covered else None,
+        "coverage_episodes": float(np.mean(covered_episodes)) if covered_episodes else None,
         "mean_ci_width": float(np.mean([a.perturbations[i].ci_width for i in seen])) if seen else None,
+        "mean_ci_width_episodes": float(np.mean([hi - lo for lo, hi in per_episode.values()])) if seen else None,
         "top": top,
         "top_in_truth_top": top in truth.top,
     }
@@ -217,7 +226,8 @@ def aggregate(runs: list[dict[str, Any]], searchers: list[str], checkpoints: lis
             if not ps:
                 continue
             row: dict[str, Any] = {"searcher": s, "episodes": n, "seeds": len(ps)}
-            for k in ("mae", "spearman", "coverage", "visited", "mean_ci_width", "repeated"):
+            for k in ("mae", "spearman", "coverage", "coverage_episodes", "visited", "mean_ci_width",
+                      "mean_ci_width_episodes", "repeated"):
                 vals = [p[k] for p in ps if p[k] is not None]
                 row[k] = float(np.mean(vals)) if vals else None
                 row[f"{k}_min"] = float(np.min(vals)) if vals else None
@@ -257,7 +267,8 @@ def _finish(fig, ax, title: str, path: Path, legend_size: int = 8) -> Path:
 
 
 def _curve(summary: list[dict[str, Any]], searchers: list[str], key: str, ylabel: str, title: str, path: Path,
-           reference: float | None = None) -> Path:
+           reference: float | None = None, dotted: str | None = None) -> Path:
+    """Mean over seeds of `key` per searcher with its min-max band; `dotted`: a second key drawn dotted, no band."""
     fig, ax = _axes((7, 4.2))
     for s in searchers:
         rows = [r for r in summary if r["searcher"] == s and r[key] is not None]
@@ -266,6 +277,8 @@ def _curve(summary: list[dict[str, Any]], searchers: list[str], key: str, ylabel
         x = [r["episodes"] for r in rows]
         col = COLOURS.get(s)
         ax.plot(x, [r[key] for r in rows], marker="o", ms=4, color=col, label=s)
+        if dotted is not None:
+            ax.plot(x, [r[dotted] for r in rows], ls=":", marker=".", ms=4, color=col)
         ax.fill_between(x, [r[f"{key}_min"] for r in rows], [r[f"{key}_max"] for r in rows], color=col, alpha=0.15,
                         lw=0)
     if reference is not None:
@@ -317,8 +330,9 @@ def write_figures(result: dict[str, Any], truth: Truth, out: Path) -> list[Path]
         _curve(summary, searchers, "spearman", "Spearman ρ vs ground truth",
                f"Ranking agreement ({what})\n{band}", out / "spearman_vs_episodes.png"),
         _curve(summary, searchers, "coverage", "coverage of 95% Wilson intervals",
-               f"Interval coverage over measured perturbations ({what})\n{band}; dashed: nominal 95%",
-               out / "coverage_vs_episodes.png", reference=0.95),
+               f"Interval coverage over measured perturbations ({what})\n{band}; dashed: nominal 95%; "
+               "dotted: repeats counted as episodes", out / "coverage_vs_episodes.png", reference=0.95,
+               dotted="coverage_episodes"),
     ]
     ppo = [r for r in result["runs"] if r["searcher"] == "ppo"]
     if any(r["final_pi"] for r in ppo):
@@ -331,8 +345,8 @@ def write_figures(result: dict[str, Any], truth: Truth, out: Path) -> list[Path]
 # --------------------------------------------------------------------------- tables
 
 
-CSV_COLUMNS = ("searcher", "seed", "episodes", "repeated", "visited", "mae", "spearman", "coverage", "mean_ci_width", "top",
-               "top_in_truth_top")
+CSV_COLUMNS = ("searcher", "seed", "episodes", "repeated", "visited", "mae", "spearman", "coverage",
+               "coverage_episodes", "mean_ci_width", "mean_ci_width_episodes", "top", "top_in_truth_top")
 
 
 def write_csv(runs: list[dict[str, Any]], path: Path) -> Path:
@@ -363,13 +377,22 @@ def markdown_tables(result: dict[str, Any]) -> str:
         return f"{row[key]:.{digits}f} ({row[f'{key}_min']:.{digits}f}–{row[f'{key}_max']:.{digits}f})"
 
     lines = [f"Means over seeds {result['seeds']} (min–max in brackets); unmeasured perturbations count as "
-             f"{result['unvisited_estimate']} in MAE and ρ; coverage is over measured perturbations.", "",
+             f"{result['unvisited_estimate']} in MAE and ρ; coverage is over measured perturbations, with each "
+             "experiment counted once (the analysis's intervals).", "",
              "| searcher | episodes | MAE | Spearman ρ | coverage | visited | mean CI width | repeated | top ok |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["summary"]:
         lines.append(f"| {r['searcher']} | {r['episodes']} | {rng(r, 'mae')} | {rng(r, 'spearman', 2)} | "
                      f"{rng(r, 'coverage', 2)} | {r['visited']:.1f} | {r['mean_ci_width']:.2f} | {r['repeated']:.0f} | "
                      f"{r['top_in_truth_top']}/{r['seeds']} |")
+    lines += ["", "Repeated experiments: coverage and mean interval width with every episode counted as an "
+                  "independent trial (before) and with each distinct experiment counted once (after).", "",
+              "| searcher | episodes | repeated | coverage, episodes counted | coverage, experiments counted | "
+              "mean CI width, episodes counted | mean CI width, experiments counted |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in result["summary"]:
+        lines.append(f"| {r['searcher']} | {r['episodes']} | {r['repeated']:.0f} | {rng(r, 'coverage_episodes', 2)} | "
+                     f"{rng(r, 'coverage', 2)} | {_f(r['mean_ci_width_episodes'], 2)} | {_f(r['mean_ci_width'], 2)} |")
     lines += ["", "| searcher | seed | episodes to top mode | episodes to all failure modes seen failing |",
               "|---|---:|---:|---:|"]
     for r in result["runs"]:
@@ -394,10 +417,11 @@ def print_summary(result: dict[str, Any]) -> None:
         from rich.table import Table
     except ImportError:  # plain text is enough for a log file
         Console = Table = None
-    head = ("searcher", "episodes", "MAE", "Spearman ρ", "coverage", "visited", "mean CI width", "repeated",
-            "top ok")
+    head = ("searcher", "episodes", "MAE", "Spearman ρ", "coverage", "cov. (episodes)", "visited", "mean CI width",
+            "repeated", "top ok")
     rows = [(r["searcher"], str(r["episodes"]), _f(r["mae"]), _f(r["spearman"]), _f(r["coverage"]),
-             f"{r['visited']:.1f}", _f(r["mean_ci_width"]), f"{r['repeated']:.0f}", f"{r['top_in_truth_top']}/{r['seeds']}")
+             _f(r["coverage_episodes"]), f"{r['visited']:.1f}", _f(r["mean_ci_width"]), f"{r['repeated']:.0f}",
+             f"{r['top_in_truth_top']}/{r['seeds']}")
             for r in result["summary"]]
     title = (f"Search quality: {result['policy']} on {result['task']} vs {result['truth']} "
              f"(means over seeds {result['seeds']})")
