@@ -3,6 +3,12 @@
 Control episodes (no perturbation, no scene) give the reference rate; searched episodes (with a scene) give the
 data the failure model is fitted on; aborted episodes are counted but never rated. Every random choice derives
 from `seed`, so the same episodes give the same analysis.
+
+Repeated experiments are not new evidence (as in the discrete analysis, analysis.py): episodes with the same
+initial state and scene (`record.episode_key`) are one experiment, and a deterministic policy only copies its
+outcome. The control rate counts each initial state once; the failure model, the rules and the calibration see
+one row per distinct experiment (`collapse_repeats`), and `SceneAnalysis.repeated_episodes` says how many
+episodes that set aside.
 """
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from robofail_ros.continuous.sensitivity import SobolEstimate, surrogate_sobol
 from robofail_ros.continuous.surrogate import FailureModel, cross_validated_calibration
 from robofail_ros.continuous.thresholds import factor_curves
 from robofail_ros.episode import ABORTED, EpisodeRecord
+from robofail_ros.record import episode_key
 
 if TYPE_CHECKING:
     from robofail_ros.factors import FactorSpace
@@ -45,14 +52,17 @@ def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", polic
     """
     records = list(records)
     valid = [r for r in records if r.outcome != ABORTED]
-    control = RateEstimate.measure(CONTROL, CONTROL, [r.failed for r in valid
-                                                      if not r.perturbations and r.scene is None])
-    searched = [r for r in valid if r.scene is not None]
+    control_records = [r for r in valid if not r.perturbations and r.scene is None]
+    control = RateEstimate.measure(CONTROL, CONTROL, [r.failed for r in control_records],
+                                   [episode_key(r.seed, r.perturbations, r.scene) for r in control_records])
+    all_searched = [r for r in valid if r.scene is not None]
     aborted = len(records) - len(valid)
-    y = np.array([r.failed for r in searched], dtype=bool)
+    searched, mean_failed, repeats = collapse_repeats(all_searched)
+    y = mean_failed >= 0.5  # the majority outcome of each experiment's repeats; a tie counts as a failure
     result = SceneAnalysis(task=space.task, policy_id=policy_id, searcher=searcher, factors=space.info(),
-                           control=control, episodes=len(searched), failures=int(y.sum()), aborted_episodes=aborted,
-                           budget=budget, label=label)
+                           control=control, episodes=len(all_searched), failures=sum(r.failed for r in all_searched),
+                           aborted_episodes=aborted, budget=budget, label=label, experiments=len(searched),
+                           repeated_episodes=len(all_searched) - len(searched))
     if not searched:
         result.model = "no searched episodes: nothing fitted"
         return result
@@ -73,11 +83,32 @@ def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", polic
         result.pair_map = _pair_map(model, space, _map_pair(sobol, result))
     else:
         result.p_variance = 0.0
-    result.rules = failure_rules(values, y, names, control, seed=seed)
+    result.rules = failure_rules(values, mean_failed, names, control, seed=seed, repeats=repeats)
     if len(y) >= 2 * CALIBRATION_FOLDS:
         result.calibration = cross_validated_calibration(X, y, CALIBRATION_FOLDS, model=model, seed=seed)
     result.worst_episodes = _worst(model, X, searched, y)
     return result
+
+
+def collapse_repeats(records: Sequence[EpisodeRecord]) -> tuple[list[EpisodeRecord], np.ndarray, np.ndarray]:
+    """One row per distinct experiment (initial state, scene): its episode, mean outcome and number of repeats.
+
+    Rows are in order of each experiment's first episode. The episode standing for an experiment is its first
+    failed one when most of its repeats failed (so the gallery and the video show a failure), else its first one.
+    The failure model is fitted to the majority outcome (mean >= 0.5, a tie counting as a failure: an audit would
+    rather flag a scene than miss it); the rules' rates use the means themselves. For a deterministic policy every
+    repeat agrees, and this is just the first episode of each experiment.
+    """
+    groups: dict[tuple, list[EpisodeRecord]] = {}
+    for r in records:
+        groups.setdefault(episode_key(r.seed, r.perturbations, r.scene), []).append(r)
+    chosen, means, counts = [], [], []
+    for group in groups.values():
+        mean = sum(r.failed for r in group) / len(group)
+        chosen.append(next(r for r in group if r.failed) if mean >= 0.5 else group[0])
+        means.append(mean)
+        counts.append(len(group))
+    return chosen, np.array(means, dtype=float), np.array(counts, dtype=int)
 
 
 def _map_pair(sobol: SobolEstimate, result: SceneAnalysis) -> tuple[int, int] | None:

@@ -143,6 +143,7 @@ class SceneAnalysis:
     episodes: int
     """Searched episodes that ran to an outcome (aborted ones excluded)."""
     failures: int
+    """Failed searched episodes, repeats included."""
     aborted_episodes: int = 0
     budget: int | None = None
     curves: list[FactorCurve] = field(default_factory=list)
@@ -164,6 +165,15 @@ class SceneAnalysis:
     matters, however the shares fall)."""
     interrupted: str = ""
     """'interrupted after 40 of 246 episodes' when the audit was stopped early (report titles say it); else empty."""
+    experiments: int | None = None
+    """Distinct searched experiments (initial state, scene) the model, rules and calibration were fitted on: one row
+    each, however often it ran (None, as in results written before repeats were collapsed: same as `episodes`)."""
+    repeated_episodes: int = 0
+    """Searched episodes that re-ran an experiment already counted (episodes - experiments): no new evidence."""
+
+    def __post_init__(self) -> None:
+        if self.experiments is None:
+            self.experiments = self.episodes - self.repeated_episodes
 
     @property
     def name(self) -> str:

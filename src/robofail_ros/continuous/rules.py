@@ -20,6 +20,11 @@
 
 The rates are measured on the same episodes the tree was grown on, so they lean optimistic for small boxes;
 `min_samples_leaf` grows with n (MIN_LEAF_FRACTION) to keep each box's count meaningful.
+
+Rows are experiments, not episodes: the caller collapses repeats of one (initial state, scene) into one row with
+the mean outcome of its repeats and their number (`continuous.analyse.collapse_repeats`). The tree and the Fisher
+tests use each row's majority outcome (mean >= 0.5); a box's rate and Wilson interval count each row once with
+its mean (n = rows, k = sum of means), and its raw episode counts come from the repeats.
 """
 from __future__ import annotations
 
@@ -140,17 +145,28 @@ def _prune(conditions: list[Condition], values: np.ndarray, y: np.ndarray, names
     return conditions
 
 
-def failure_rules(values: np.ndarray, failed: Sequence[bool] | np.ndarray, names: Sequence[str],
-                  control: RateEstimate | None, *, seed: int = 0) -> list[FailureRule]:
-    """Rules from searched episodes: scene vectors `values` (n, d) in factor units and their outcomes."""
+def failure_rules(values: np.ndarray, failed: Sequence[bool] | Sequence[float] | np.ndarray, names: Sequence[str],
+                  control: RateEstimate | None, *, seed: int = 0,
+                  repeats: Sequence[int] | np.ndarray | None = None) -> list[FailureRule]:
+    """Rules from searched experiments: scene vectors `values` (n, d) in factor units and their outcomes.
+
+    `failed` holds each row's outcome, or the mean outcome of its repeats; `repeats` how many episodes each row
+    stands for (default 1 each).
+    """
     values = np.asarray(values, dtype=float)
-    y = np.asarray(failed, dtype=bool)
-    if values.ndim != 2 or values.shape[1] != len(names) or len(y) != len(values):
-        raise ValueError(f"values must be (n, {len(names)}) with one outcome per row, got {values.shape} "
-                         f"and {len(y)} outcomes")
+    mean = np.asarray(failed, dtype=float)
+    reps = np.ones(len(mean), dtype=int) if repeats is None else np.asarray(repeats, dtype=int)
+    if values.ndim != 2 or values.shape[1] != len(names) or len(mean) != len(values) or len(reps) != len(mean):
+        raise ValueError(f"values must be (n, {len(names)}) with one outcome and one repeat count per row, got "
+                         f"{values.shape}, {len(mean)} outcomes and {len(reps)} repeat counts")
+    y = mean >= 0.5
+
+    def measure(name: str, group: str, rows: np.ndarray) -> RateEstimate:
+        return RateEstimate.from_experiments(name, group, list(zip(mean[rows].tolist(), reps[rows].tolist())))
+
     if len(y) < 2 * MIN_LEAF or y.all() or not y.any():
         return []  # no split possible, or nothing to separate
-    reference = (control.ci_high if control is not None and control.episodes else float(y.mean()))
+    reference = (control.ci_high if control is not None and control.episodes else float(mean.mean()))
     tree = DecisionTreeClassifier(max_depth=MAX_DEPTH, class_weight="balanced", random_state=seed,
                                   min_samples_leaf=max(MIN_LEAF, int(MIN_LEAF_FRACTION * len(y))))
     tree.fit(values, y)
@@ -167,7 +183,7 @@ def failure_rules(values: np.ndarray, failed: Sequence[bool] | np.ndarray, names
             continue
         seen.add(key)
         inside = _inside(values, conditions, names)
-        rate = RateEstimate.measure(describe_box(conditions), "rule", y[inside].tolist())
+        rate = measure(describe_box(conditions), "rule", inside)
         if rate.ci_low <= reference:
             continue
         excess = None
@@ -179,8 +195,8 @@ def failure_rules(values: np.ndarray, failed: Sequence[bool] | np.ndarray, names
     kept, covered = [], np.zeros(len(y), dtype=bool)
     for rule in rules:
         inside = _inside(values, rule.conditions, names)
-        added = RateEstimate.measure("", "", y[inside & ~covered].tolist())
-        if added.episodes and added.ci_low > reference:
+        added = measure("", "", inside & ~covered)
+        if added.experiments and added.ci_low > reference:
             kept.append(rule)
             covered |= inside
     kept = [r for r in kept if not any(o is not r and _contains(o.conditions, r.conditions) for o in kept)]

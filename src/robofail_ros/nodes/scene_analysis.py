@@ -136,7 +136,8 @@ def fit_status(analysis: SceneAnalysis | None, searched: int, fitting: bool) -> 
         message = f"{searched} searched episode(s); " + ("first fit running" if fitting else "no fit yet")
         return DiagnosticStatus(level=DiagnosticStatus.STALE, name="robofail: scene analysis",
                                 hardware_id="robofail_ros", message=message)
-    message = (f"fitted on {analysis.episodes} searched episodes ({analysis.failures} failed): "
+    repeats = f", {analysis.repeated_episodes} repeat(s) counted once" if analysis.repeated_episodes else ""
+    message = (f"fitted on {analysis.episodes} searched episodes ({analysis.failures} failed{repeats}): "
                f"{len(analysis.thresholds)} threshold(s), {len(analysis.rules)} rule(s)"
                + ("; refitting" if fitting else ""))
     return DiagnosticStatus(level=DiagnosticStatus.OK, name="robofail: scene analysis", hardware_id="robofail_ros",

@@ -87,6 +87,9 @@ def scene_summary(analysis: SceneAnalysis) -> list["RenderableType"]:
                if c.rate is not None else "control not measured")
     head = (f"[bold]{a.name} on {a.task}[/] — searcher {a.searcher}, {scene_budget_text(a)}; "
             f"{a.failures}/{a.episodes} searched episodes failed; {control}")
+    if a.repeated_episodes:
+        head += (f"; {a.repeated_episodes} episode(s) re-ran an initial state and scene already run: "
+                 f"fitted on the {a.experiments} distinct ones")
     foot = [f"[bold]Calibration[/]: {calibration_text(a)}"]
     if a.model:
         foot.append(f"[bold]Model[/]: {a.model}")
