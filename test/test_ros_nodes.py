@@ -115,6 +115,25 @@ def test_an_episode_through_the_graph_matches_the_headless_runner(graph, lift_si
     assert remote["policy_id"] == "vision_scripted"
 
 
+def test_the_observation_message_kept_between_steps_carries_each_step_exactly_and_relabels_a_new_layout(lift_sim):
+    from robofail_ros.nodes.simulator import ObservationMessage
+    from robofail_ros.obs_codec import flatten_observation, unflatten_observation
+
+    builder = ObservationMessage()
+    stamp = builder.msg.header.stamp
+    obs = lift_sim.reset(0)
+    for step in range(3):
+        msg = builder.fill(obs, step, stamp)
+        labels, values = flatten_observation(obs)
+        assert list(msg.name) == labels + [f"{names.EPISODE_STEP}/0"] and list(msg.position) == values + [step]
+        obs = lift_sim.step(np.zeros(lift_sim.action_dim))
+    wider = dict(obs, cube_pos=np.arange(4.0))  # a layout change: the labels follow it
+    msg = builder.fill(wider, 7, stamp)
+    back = unflatten_observation(msg.name, msg.position)
+    assert list(back["cube_pos"]) == [0.0, 1.0, 2.0, 3.0] and back[names.EPISODE_STEP][0] == 7.0
+    assert len(builder.fill(obs, 8, stamp).name) == len(labels) + 1
+
+
 def test_a_scene_set_through_factor_parameters_runs_the_headless_episode_and_is_recorded_in_full(graph, lift_sim):
     client, _, _, outcomes = graph
     space = load_factor_space("Lift")

@@ -23,6 +23,50 @@ def flatten_observation(obs: dict[str, np.ndarray]) -> tuple[list[str], list[flo
     return list(labels), (np.concatenate(arrays).tolist() if arrays else [])
 
 
+class ObservationFlattener:
+    """flatten_observation for a stream of observations of one layout, as the simulator node publishes one per
+    control step: the labels are built when the layout changes, and each step's values are copied into one reused
+    float64 buffer (no Python float per value).
+
+    Calling it again overwrites the values it returned last; copy them to keep them.
+    """
+
+    def __init__(self, extra: Sequence[str] = ()) -> None:
+        """`extra`: labels after the observation's, whose values the caller writes (`values[-len(extra):]`)."""
+        self.extra = tuple(extra)
+        self.labels: tuple[str, ...] = ()
+        self._keys: tuple[str, ...] | None = None  # the observation's keys in its own order, as last seen
+        self._slots: list[tuple[str, int, int]] = []  # (key, start, size) in label order
+        self._values = np.zeros(len(self.extra))
+
+    def __call__(self, obs: dict[str, np.ndarray]) -> tuple[tuple[str, ...], np.ndarray]:
+        """The labels (the same tuple object while the layout stays) and a view of this step's values."""
+        if tuple(obs) != self._keys or not self._fill(obs):
+            self._relabel(obs)
+            self._fill(obs)
+        return self.labels, self._values
+
+    def _fill(self, obs: dict[str, np.ndarray]) -> bool:
+        """Copy the values in; False (and nothing trustworthy written) if an entry changed size."""
+        values = self._values
+        for key, start, size in self._slots:
+            value = np.asarray(obs[key])
+            if value.size != size:
+                return False
+            values[start:start + size] = value.ravel()
+        return True
+
+    def _relabel(self, obs: dict[str, np.ndarray]) -> None:
+        self._keys = tuple(obs)
+        layout = tuple((k, int(np.size(obs[k]))) for k in sorted(k for k in obs if not k.endswith("_image")))
+        self.labels = _labels(layout) + self.extra
+        self._slots, start = [], 0
+        for key, size in layout:
+            self._slots.append((key, start, size))
+            start += size
+        self._values = np.zeros(len(self.labels))
+
+
 @functools.lru_cache(maxsize=16)
 def _labels(layout: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
     return tuple(f"{key}/{i}" for key, size in layout for i in range(size))
