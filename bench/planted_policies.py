@@ -1,7 +1,8 @@
 """Policies under test whose failure regions are planted by construction (issue 12's ground truths).
 
 Each is the privileged scripted expert (which visual factors cannot hurt) plus one rule on what it *observes*:
-it looks at the first agentview frame, computes a few image statistics, and freezes (holds still, gripper
+it looks at the first agentview frame (and at where, by the nominal camera calibration, the cube's known
+position appears in it), computes a few image statistics, and freezes (holds still, gripper
 open, so the episode fails at the horizon) when the rule fires. Because the rule reads only the first frame,
 the true P(failure | scene) of any scene is known without running an episode: render that frame and apply
 the rule (`truth.py` does this densely). The expert succeeds wherever the rule does not fire, which
@@ -34,11 +35,10 @@ from robofail_ros.policies.expert import GRIP_OPEN, ScriptedExpert
 from robofail_ros.sim import ADVERSARY_CAMERA, ObservationNeeds
 
 IMAGE_SIZE = 84
-#: Pixels that count as the cube's: saturated and not black (the table and robot are near grey at nominal).
-CUBE_MIN_SATURATION, CUBE_MIN_VALUE = 0.35, 0.10
-#: The window where the cube appears at nominal camera pose (rows, cols of an 84x84 frame); the cube is placed
-#: within +-3 cm of the table centre, which keeps it inside.
-CUBE_WINDOW = (slice(28, 58), slice(26, 60))
+#: The cube's pixels must be this saturated to have a hue (the table and robot are near grey at nominal).
+CUBE_MIN_SATURATION = 0.12
+#: Half-side in pixels of the patch read around the cube's projected centre (the cube spans ~5 px at 84x84).
+CUBE_PATCH = 1
 #: The bottom rows of the frame: only table top at nominal camera pose.
 TABLE_ROWS = slice(66, 84)
 #: A strip of the frame that shows the floor beyond the table at nominal camera pose.
@@ -61,18 +61,20 @@ def _hsv(frame: np.ndarray) -> np.ndarray:
     return hsv / np.array([180.0, 255.0, 255.0], np.float32)
 
 
-def cube_colour(frame: np.ndarray) -> tuple[float, float] | None:
-    """(hue, value) of the saturated pixels in the cube's window: circular mean hue in [0, 1), median value.
+def cube_colour(frame: np.ndarray, pixel: tuple[float, float]) -> tuple[float, float] | None:
+    """(hue, value) of the patch around `pixel` (the cube's projected centre): circular mean hue, median value.
 
-    None when no pixel there is saturated enough (a grey or black cube, or a camera turned away from it).
+    None when the patch is not saturated (a grey or black cube, or a camera turned so the patch shows table).
     """
-    hsv = _hsv(frame)[CUBE_WINDOW]
-    mask = (hsv[..., 1] >= CUBE_MIN_SATURATION) & (hsv[..., 2] >= CUBE_MIN_VALUE)
-    if mask.sum() < 4:
+    u, v = int(pixel[0]), int(pixel[1])
+    h, w = frame.shape[:2]
+    patch = _hsv(frame)[max(0, v - CUBE_PATCH):min(h, v + CUBE_PATCH + 1),
+                        max(0, u - CUBE_PATCH):min(w, u + CUBE_PATCH + 1)].reshape(-1, 3)
+    if not len(patch) or np.median(patch[:, 1]) < CUBE_MIN_SATURATION:
         return None
-    angle = 2 * np.pi * hsv[..., 0][mask]
+    angle = 2 * np.pi * patch[:, 0]
     hue = (np.arctan2(np.sin(angle).mean(), np.cos(angle).mean()) / (2 * np.pi)) % 1.0
-    return float(hue), float(np.median(hsv[..., 2][mask]))
+    return float(hue), float(np.median(patch[:, 2]))
 
 
 def table_saturation(frame: np.ndarray) -> float:
@@ -113,18 +115,25 @@ class PlantedPolicy(PolicyUnderTest):
     def bind(self, scene) -> None:
         super().bind(scene)
         self.expert.bind(scene)
+        # Like a deployed system, the calibration is the nominal camera's: a moved camera misplaces the patch.
+        self.camera = scene.cameras[ADVERSARY_CAMERA].resized(IMAGE_SIZE)
+
+    def cube_pixel(self, cube_pos: np.ndarray) -> tuple[float, float]:
+        """Where the cube's centre appears in the first frame, by the nominal calibration."""
+        return self.camera.project(np.asarray(cube_pos, float))
 
     def start_episode(self) -> None:
         self.expert.start_episode()
         self.frozen = False
 
     @abstractmethod
-    def p_fail(self, frame: np.ndarray) -> float:
-        """The planted P(failure) of an episode whose first frame is `frame` (0 or 1, or 1/3 for the coin)."""
+    def p_fail(self, frame: np.ndarray, cube_pos: np.ndarray) -> float:
+        """The planted P(failure) of an episode whose first frame is `frame` and whose cube starts at `cube_pos`
+        (0 or 1, or 1/3 for the coin)."""
 
     def freezes(self, frame: np.ndarray, cube_pos: np.ndarray) -> bool:
         """Whether this episode freezes: the coin `initial_state_draw` against `p_fail`."""
-        p = self.p_fail(frame)
+        p = self.p_fail(frame, cube_pos)
         return p >= 1.0 or (p > 0.0 and initial_state_draw(cube_pos) < p)
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
@@ -144,24 +153,27 @@ class DarkFreeze(PlantedPolicy):
     LEVEL = 0.26
     rule = f"mean luminance of the floor strip (rows {FLOOR_ROWS.start}-{FLOOR_ROWS.stop - 1}) < {LEVEL}"
 
-    def p_fail(self, frame: np.ndarray) -> float:
+    def p_fail(self, frame: np.ndarray, cube_pos: np.ndarray) -> float:
         return float(luminance(frame[FLOOR_ROWS]) < self.LEVEL)
 
 
 class GreenCubeDarkArm(PlantedPolicy):
     """An interaction: the cube's hue in HUES (green to blue) AND the arm's window darker than LEVEL.
 
-    At nominal the arm's window has luminance 0.43 and the cube hue 0.98 (red): each condition alone leaves
-    the other false, so along any single factor (others nominal) nothing fails.
+    "Darker" is the mean HSV value (max of R, G, B) of the window, which the arm's colour value sets and its hue
+    or saturation do not (the scene light shifts it a little): so each condition has one main factor, cube_hue
+    and robot_value. At nominal the window's value is 0.51 and the cube hue 0.98 (red): each condition alone
+    leaves the other false, so along any single factor (others nominal) nothing fails.
     """
 
     HUES = (0.25, 0.70)
-    LEVEL = 0.25
-    rule = f"cube hue in [{HUES[0]}, {HUES[1]}] and arm window luminance < {LEVEL}"
+    LEVEL = 0.30
+    rule = f"cube hue in [{HUES[0]}, {HUES[1]}] and arm window HSV value < {LEVEL}"
 
-    def p_fail(self, frame: np.ndarray) -> float:
-        colour = cube_colour(frame)
-        return float(colour is not None and hue_in(colour[0], *self.HUES) and luminance(frame[ARM_WINDOW]) < self.LEVEL)
+    def p_fail(self, frame: np.ndarray, cube_pos: np.ndarray) -> float:
+        colour = cube_colour(frame, self.cube_pixel(cube_pos))
+        return float(colour is not None and hue_in(colour[0], *self.HUES)
+                     and float(_hsv(frame)[ARM_WINDOW][..., 2].mean()) < self.LEVEL)
 
 
 class CyanBand(PlantedPolicy):
@@ -170,8 +182,8 @@ class CyanBand(PlantedPolicy):
     BAND = (0.48, 0.53)
     rule = f"cube hue in [{BAND[0]}, {BAND[1]}]"
 
-    def p_fail(self, frame: np.ndarray) -> float:
-        colour = cube_colour(frame)
+    def p_fail(self, frame: np.ndarray, cube_pos: np.ndarray) -> float:
+        colour = cube_colour(frame, self.cube_pixel(cube_pos))
         return float(colour is not None and hue_in(colour[0], *self.BAND))
 
 
@@ -182,7 +194,7 @@ class ColourfulTableCoin(PlantedPolicy):
     RATE = 1.0 / 3.0
     rule = f"table saturation > {LEVEL}, then fails with probability 1/3 (a coin fixed by the initial state)"
 
-    def p_fail(self, frame: np.ndarray) -> float:
+    def p_fail(self, frame: np.ndarray, cube_pos: np.ndarray) -> float:
         return self.RATE if table_saturation(frame) > self.LEVEL else 0.0
 
 

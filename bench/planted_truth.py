@@ -12,8 +12,12 @@ cheap enough to measure densely:
   applies to its fitted curves (continuous/thresholds.py), located to the grid's resolution (0.5% of range);
 - **test set**: TEST_SCENES scrambled-Sobol scenes of the whole box with their true P(failure), for recall,
   precision and calibration of the fitted P(failure | scene);
-- **Sobol indices**: first, total and second order of the true P(failure | scene) over the box (SALib on a
-  Saltelli design of SOBOL_BASE x (2d + 2) rendered scenes), whose top pair is the interaction to find.
+- **Sobol indices**: first and total order of the true P(failure | scene) over the box (SALib on a Saltelli design
+  of SOBOL_BASE x (2d + 2) rendered scenes, one initial state). SALib's second-order estimates of an indicator
+  function stay noisy at this size (+-0.1 half-widths were measured), so the pairs it ranks highest are measured
+  again directly: S2_ij = (Var E[P | x_i, x_j] - V_i - V_j) / Var P on a PAIR_GRID^2 grid of the pair with the
+  same PAIR_DRAWS draws of the other factors in every cell (common random numbers), the within-cell sampling
+  variance subtracted. The strongest of those is the interaction the study asks searchers to rank first.
 
 The coin of ColourfulTableCoin is a hash of the cube's initial position; its truth uses the planted rate 1/3,
 and `coin_uniformity` checks that the hash's draws over many initial states are uniform.
@@ -41,13 +45,21 @@ from robofail_ros.factors import FactorSpace, load_factor_space  # noqa: E402
 
 import planted_policies  # noqa: E402
 
-#: Factor groups that only change what cameras see: the privileged expert, and so a planted policy's physics,
-#: cannot tell them apart from nominal.
-VISUAL_GROUPS = ("table_colour", "cube_colour", "robot_colour", "light_colour", "light_intensity", "camera_pose")
-TRUTH_SEEDS = (11, 12, 13)
+#: The planted study's box: factor groups that only change what the camera sees (the privileged expert, and so a
+#: planted policy's physics, cannot tell them from nominal) and leave the camera where it is. The planted rules
+#: read fixed parts of the image (the floor strip, the arm's window, the patch where the nominal calibration puts
+#: the cube); with the camera pose in the box (+-15 degrees, +-10 cm) those parts show other surfaces in most
+#: scenes, which mixes every factor into every rule and hides the case each policy is built to be (measured: the
+#: interaction policy's largest total index became table_hue's, 0.55, and camera_pitch's, 0.47). Camera pose is
+#: what the real vision policy fails on, and its part of the study keeps the whole box.
+VISUAL_GROUPS = ("table_colour", "cube_colour", "robot_colour", "light_colour", "light_intensity")
+TRUTH_SEEDS = (11, 12)
 CURVE_POINTS = 201
 TEST_SCENES = 1024
-SOBOL_BASE = 128
+SOBOL_BASE = 1024
+PAIR_CANDIDATES = 3
+PAIR_GRID = 10
+PAIR_DRAWS = 32
 
 
 def visual_catalogue(out_dir: Path, task: str = "lift") -> Path:
@@ -86,9 +98,16 @@ class Truth:
     test_p: list[float]
     sobol_s1: dict[str, float] = field(default_factory=dict)
     sobol_st: dict[str, float] = field(default_factory=dict)
-    top_pairs: list[tuple[str, str, float]] = field(default_factory=list)
-    """Pairs by true second-order index, strongest first."""
+    top_pairs: list[tuple[str, str, float, float]] = field(default_factory=list)
+    """The candidate pairs measured directly, strongest first: (factor, factor, S2 measured, SALib's S2)."""
     nominal_p: float = 0.0
+    curve_units: dict[str, list[float]] = field(default_factory=dict)
+    """Unit-cube points of a factor's curve where they differ from `grid` (a measured truth's own lines)."""
+    region_above: float = 0.0
+    """The true failure region is {P > region_above}: 0 for a planted rule (exact P), 0.5 for measured rates."""
+
+    def units_of(self, factor: str) -> np.ndarray:
+        return np.asarray(self.curve_units.get(factor, self.grid), float)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,8 +121,8 @@ class Truth:
 
     @property
     def region_share(self) -> float:
-        """Share of the box where P(failure) > 0."""
-        return float(np.mean(np.asarray(self.test_p) > 0))
+        """Share of the test scenes inside the true failure region."""
+        return float(np.mean(np.asarray(self.test_p) > self.region_above))
 
 
 class FrameOracle:
@@ -117,29 +136,35 @@ class FrameOracle:
         self.seeds = seeds
         self.size = planted_policies.IMAGE_SIZE
 
-    def frames(self, units: np.ndarray, seed: int) -> list[np.ndarray]:
-        """First frames of the scenes at unit-cube points `units`, from the initial state of `seed`."""
+    def frames(self, units: np.ndarray, seed: int) -> tuple[list[np.ndarray], np.ndarray]:
+        """First frames of the scenes at unit-cube points `units` from the initial state of `seed`, and the
+        cube's initial position there."""
         self.sim.set_perturbations([])
-        self.sim.reset(seed)
+        cube_pos = np.asarray(self.sim.reset(seed)["cube_pos"], float)
         out = []
         for u in np.atleast_2d(units):
             self.sim.set_perturbations([], self.space.scene(self.space.from_unit(u)))
             out.append(self.sim.render(planted_policies.ADVERSARY_CAMERA, self.size))
         self.sim.set_perturbations([])
-        return out
+        return out, cube_pos
 
-    def p_true(self, policy: planted_policies.PlantedPolicy, units: np.ndarray,
-               progress: Callable[[int], None] | None = None, seeds: tuple[int, ...] | None = None) -> np.ndarray:
-        """True P(failure) at each unit-cube point: the rule's p_fail averaged over the initial states."""
+    def p_true(self, policies: dict[str, planted_policies.PlantedPolicy], units: np.ndarray,
+               seeds: tuple[int, ...] | None = None) -> dict[str, np.ndarray]:
+        """True P(failure) of each policy at each unit-cube point: its rule's p_fail averaged over initial states.
+
+        Each frame is rendered once and judged by every policy's rule (the frames do not depend on the policy).
+        """
         units = np.atleast_2d(units)
         seeds = seeds or self.seeds
-        total = np.zeros(len(units))
+        total = {name: np.zeros(len(units)) for name in policies}
+        for policy in policies.values():
+            policy.bind(self.sim.scene)
         for seed in seeds:
-            for k, frame in enumerate(self.frames(units, seed)):
-                total[k] += policy.p_fail(frame)
-                if progress and k % 64 == 0:
-                    progress(64)
-        return total / len(seeds)
+            frames, cube_pos = self.frames(units, seed)
+            for k, frame in enumerate(frames):
+                for name, policy in policies.items():
+                    total[name][k] += policy.p_fail(frame, cube_pos)
+        return {name: t / len(seeds) for name, t in total.items()}
 
     def close(self) -> None:
         self.sim.close()
@@ -182,40 +207,81 @@ def _at(space: FactorSpace, name: str, u: float) -> np.ndarray:
     return units
 
 
-def measure_truth(policy_name: str, oracle: FrameOracle, progress: Callable[[int], None] | None = None,
-                  test_scenes: int = TEST_SCENES, sobol_base: int = SOBOL_BASE, seed: int = 2026) -> Truth:
-    """Dense truth of one planted policy over the oracle's box (see the module docstring)."""
+def measure_truths(policy_names: list[str], oracle: FrameOracle, test_scenes: int = TEST_SCENES,
+                   sobol_base: int = SOBOL_BASE, seed: int = 2026) -> dict[str, Truth]:
+    """Dense truths of planted policies over the oracle's box (see the module docstring), from shared frames."""
     from scipy.stats import qmc
+    from tqdm import tqdm
 
     from robofail_ros.continuous.sensitivity import analyse_outputs, saltelli_design
 
-    policy = planted_policies.PLANTED[policy_name]()
+    policies = {n: planted_policies.PLANTED[n]() for n in policy_names}
     space = oracle.space
     names = list(space.names)
     nominal_u = np.asarray(space.to_unit(np.asarray(space.nominal, float)), float)
     grid = np.linspace(0.0, 1.0, CURVE_POINTS)
-    curves, thresholds = {}, []
-    for i, name in enumerate(names):
+    curves: dict[str, dict[str, list[float]]] = {n: {} for n in policies}
+    thresholds: dict[str, list[TrueThreshold]] = {n: [] for n in policies}
+    for i, name in enumerate(tqdm(names, desc="truth: factor curves", unit="factor")):
         units = np.repeat(nominal_u[None, :], len(grid), axis=0)
         units[:, i] = grid
-        p = oracle.p_true(policy, units, progress)
-        curves[name] = [float(v) for v in p]
-        thresholds += curve_thresholds(name, grid, p, float(nominal_u[i]), space)
+        for policy, p in oracle.p_true(policies, units).items():
+            curves[policy][name] = [float(v) for v in p]
+            thresholds[policy] += curve_thresholds(name, grid, p, float(nominal_u[i]), space)
     test_u = qmc.Sobol(len(names), scramble=True, seed=seed).random(test_scenes)
-    test_p = oracle.p_true(policy, test_u, progress)
-    truth = Truth(policy_name, policy.rule, names, curves, [float(g) for g in grid], thresholds,
-                  test_u.tolist(), [float(v) for v in test_p],
-                  nominal_p=float(oracle.p_true(policy, nominal_u[None, :])[0]))
+    print("truth: test scenes and Sobol design (a few minutes)", file=sys.stderr, flush=True)
+    test_p = oracle.p_true(policies, test_u)
+    nominal_p = oracle.p_true(policies, nominal_u[None, :])
     design = saltelli_design(names, sobol_base, seed)
-    y = oracle.p_true(policy, design, progress, seeds=oracle.seeds[:1])  # one initial state: 4608 frames
-    if np.ptp(y) > 0:
-        s = analyse_outputs(names, y, seed)
-        truth.sobol_s1 = {n: float(v) for n, v in zip(names, s["S1"])}
-        truth.sobol_st = {n: float(v) for n, v in zip(names, s["ST"])}
-        s2 = np.nan_to_num(np.asarray(s["S2"], float))
-        pairs = [(names[a], names[b], float(s2[a, b])) for a in range(len(names)) for b in range(a + 1, len(names))]
-        truth.top_pairs = sorted(pairs, key=lambda t: -t[2])[:5]
-    return truth
+    design_p = oracle.p_true(policies, design, seeds=oracle.seeds[:1])  # one initial state for the big design
+    truths, candidates = {}, {}
+    for n, policy in policies.items():
+        truth = Truth(n, policy.rule, names, curves[n], [float(g) for g in grid], thresholds[n],
+                      test_u.tolist(), [float(v) for v in test_p[n]], nominal_p=float(nominal_p[n][0]))
+        y = design_p[n]
+        if np.ptp(y) > 0:
+            s = analyse_outputs(names, y, seed)
+            truth.sobol_s1 = {f: float(v) for f, v in zip(names, s.s1)}
+            truth.sobol_st = {f: float(v) for f, v in zip(names, s.st)}
+            ranked = sorted(((float(s.s2[a, b]), a, b) for a in range(len(names)) for b in range(a + 1, len(names))),
+                            reverse=True)[:PAIR_CANDIDATES]
+            candidates[n] = {(a, b): v for v, a, b in ranked}
+        truths[n] = truth
+    measured = {}
+    for pair in sorted({p for c in candidates.values() for p in c}):
+        print(f"truth: interaction {names[pair[0]]} x {names[pair[1]]}", file=sys.stderr, flush=True)
+        measured[pair] = pair_indices(oracle, policies, nominal_u, pair, seed)
+    for n, cands in candidates.items():
+        rows = [(names[a], names[b], measured[(a, b)][n], salib) for (a, b), salib in cands.items()]
+        truths[n].top_pairs = sorted(rows, key=lambda r: -r[2])
+    return truths
+
+
+def pair_indices(oracle: FrameOracle, policies: dict[str, planted_policies.PlantedPolicy], nominal_u: np.ndarray,
+                 pair: tuple[int, int], seed: int) -> dict[str, float]:
+    """Second-order Sobol index of one pair for each policy, from conditional means on a grid (module docstring)."""
+    from scipy.stats import qmc
+
+    i, j = pair
+    others = qmc.Sobol(len(nominal_u), scramble=True, seed=seed + 1).random(PAIR_DRAWS)
+    g = (np.arange(PAIR_GRID) + 0.5) / PAIR_GRID
+    units = np.repeat(others[None, None, :, :], PAIR_GRID, 0).repeat(PAIR_GRID, 1).copy()
+    units[..., i] = g[:, None, None]
+    units[..., j] = g[None, :, None]
+    p = oracle.p_true(policies, units.reshape(-1, len(nominal_u)), seeds=oracle.seeds[:1])
+    out = {}
+    for n, values in p.items():
+        f = values.reshape(PAIR_GRID, PAIR_GRID, PAIR_DRAWS)
+        total = f.var()
+        if total == 0:
+            out[n] = 0.0
+            continue
+        noise = f.var(axis=2, ddof=1).mean() / PAIR_DRAWS
+        v_ij = f.mean(axis=2).var() - noise
+        v_i = f.mean(axis=(1, 2)).var() - noise / PAIR_GRID
+        v_j = f.mean(axis=(0, 2)).var() - noise / PAIR_GRID
+        out[n] = float((v_ij - v_i - v_j) / total)
+    return out
 
 
 def coin_uniformity(n: int = 20000, seed: int = 0) -> dict[str, float]:
@@ -230,14 +296,14 @@ def coin_uniformity(n: int = 20000, seed: int = 0) -> dict[str, float]:
             "ks_pvalue": float(stats.kstest(draws, "uniform").pvalue)}
 
 
-def load_or_measure(policy_name: str, oracle: Callable[[], FrameOracle], out_dir: Path,
-                    progress: Callable[[int], None] | None = None) -> Truth:
-    """The cached truth of a planted policy, measured once (`oracle` builds or returns the shared renderer)."""
-    path = out_dir / f"truth_{policy_name}.json"
-    if path.exists():
-        return Truth.from_json(json.loads(path.read_text()))
-    truth = measure_truth(policy_name, oracle(), progress)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(truth.to_json()))
-    tmp.replace(path)
-    return truth
+def load_or_measure(policy_names: list[str], oracle: Callable[[], FrameOracle], out_dir: Path) -> dict[str, Truth]:
+    """The cached truths of planted policies; those not cached are measured together (`oracle` builds or returns
+    the shared renderer)."""
+    paths = {n: out_dir / f"truth_{n}.json" for n in policy_names}
+    missing = [n for n, p in paths.items() if not p.exists()]
+    if missing:
+        for n, truth in measure_truths(missing, oracle()).items():
+            tmp = paths[n].with_suffix(".tmp")
+            tmp.write_text(json.dumps(truth.to_json()))
+            tmp.replace(paths[n])
+    return {n: Truth.from_json(json.loads(paths[n].read_text())) for n in policy_names}

@@ -1,0 +1,244 @@
+"""Ground truth for a real policy in the continuous space: dense lines and a grid over its two most important factors.
+
+A real policy's failure region cannot be derived, only measured. This measures it where the continuous analysis
+makes claims that can be checked: along each of the two factors that matter most (every other factor nominal),
+where the thresholds are read, and on the plane of the two, where the pair map is drawn. Every cell runs the same
+K initial states (the audit's seed pool for `--seed`), so neighbouring cells are paired comparisons.
+
+- lines: LINE_POINTS values per factor, uniform in unit-cube coordinates (log factors log-spaced), K episodes each;
+- grid: GRID_POINTS x GRID_POINTS values of the two factors, K episodes each;
+- the nominal scene is a point of both lines and of the grid (the line grids include nominal exactly).
+
+The two factors come from `--factors A B`, or from a first audit's results.json (`--from-audit DIR`: the two
+largest total Sobol indices). Episodes run through the audit's workers (`make_vec_env` + `run_batch`) and are
+appended to `grid.jsonl` as they finish (resumable: run the same command again). Writes grid_truth.json (rates
+with Wilson intervals, the true thresholds along each line by the analysis' own definition, applied to the
+measured rates) and grid_truth.png.
+
+Run: .venv/bin/python bench/grid_truth.py --policy vision --from-audit audits/Lift-vision-boundary-s0 [--episodes 8]
+     [--workers 2] [--out audits/grid_truth-vision]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import numpy as np  # noqa: E402
+
+LINE_POINTS = 41
+GRID_POINTS = 10
+LOG_NAME = "grid.jsonl"
+
+
+def unit_values(nominal_unit: float, points: int) -> np.ndarray:
+    """`points` values uniform on [0, 1] plus the nominal value, sorted."""
+    return np.unique(np.concatenate([np.linspace(0.0, 1.0, points), [nominal_unit]]))
+
+
+def top_factors(audit_dir: Path) -> list[str]:
+    """The two factors with the largest total Sobol index in a continuous audit's results.json."""
+    data = json.loads((audit_dir / "results.json").read_text())
+    sobol = sorted(data.get("sobol") or [], key=lambda s: -s["st"])
+    if len(sobol) < 2:
+        raise SystemExit(f"{audit_dir}/results.json has no Sobol indices to pick the two top factors from; "
+                         "pass --factors A B")
+    return [sobol[0]["factor"], sobol[1]["factor"]]
+
+
+def plan(space, factors: list[str], episodes: int, seeds: list[int]) -> list[tuple[str, dict[str, float], int]]:
+    """(cell id, scene, seed) of every episode: both lines, then the grid."""
+    idx = [space.names.index(f) for f in factors]
+    nominal_u = np.asarray(space.to_unit(np.asarray(space.nominal, float)), float)
+    jobs = []
+
+    def scene_at(units: dict[int, float]) -> dict[str, float]:
+        u = nominal_u.copy()
+        for i, v in units.items():
+            u[i] = v
+        values = np.asarray(space.from_unit(u), float)
+        return {space.names[i]: float(values[i]) for i in idx}
+
+    for which, i in enumerate(idx):
+        for a, v in enumerate(unit_values(nominal_u[i], LINE_POINTS)):
+            jobs += [(f"line{which}-{a:03d}", scene_at({i: v}), s) for s in seeds[:episodes]]
+    gx, gy = (unit_values(nominal_u[i], GRID_POINTS) for i in idx)
+    for a, vx in enumerate(gx):
+        for b, vy in enumerate(gy):
+            jobs += [(f"grid-{a:02d}-{b:02d}", scene_at({idx[0]: vx, idx[1]: vy}), s) for s in seeds[:episodes]]
+    return jobs
+
+
+def summarise(space, factors: list[str], records: list[dict]) -> dict[str, Any]:
+    """Rates per cell, and the true thresholds along each line (continuous/thresholds.py's definition)."""
+    from planted_truth import curve_thresholds
+    from robofail_ros.stats import wilson_interval
+
+    cells: dict[str, list[dict]] = {}
+    for r in records:
+        cells.setdefault(r["cell"], []).append(r)
+
+    def rate(rows):
+        k, n = sum(r["failed"] for r in rows), len(rows)
+        lo, hi = wilson_interval(k, n, 0.95)
+        return {"failures": k, "episodes": n, "rate": k / n, "ci": [lo, hi]}
+
+    idx = [space.names.index(f) for f in factors]
+    out: dict[str, Any] = {"factors": factors, "lines": {}, "grid": {}, "thresholds": []}
+    for which, (f, i) in enumerate(zip(factors, idx)):
+        rows = sorted((k, v) for k, v in cells.items() if k.startswith(f"line{which}-"))
+        values = [v[0]["scene"][f] for _, v in rows]
+        units = np.array([float(space.factors[i].to_unit(x)) for x in values])
+        rates = [rate(v) for _, v in rows]
+        out["lines"][f] = {"values": values, "unit": units.tolist(), **{k: [r[k] for r in rates] for k in rates[0]}}
+        nominal_u = float(space.factors[i].to_unit(space.nominal[i]))
+        out["thresholds"] += [t.__dict__ for t in curve_thresholds(
+            f, units, np.array([r["rate"] for r in rates]), nominal_u, space, min_rise=0.2)]
+    grid_rows = {k: v for k, v in cells.items() if k.startswith("grid-")}
+    out["grid"] = [{"scene": v[0]["scene"], **rate(v)} for _, v in sorted(grid_rows.items())]
+    return out
+
+
+def figure(result: dict, out: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    f1, f2 = result["factors"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, f in zip(axes[:2], (f1, f2)):
+        line = result["lines"][f]
+        lo, hi = zip(*line["ci"])
+        ax.fill_between(line["values"], lo, hi, alpha=0.3)
+        ax.plot(line["values"], line["rate"], marker=".")
+        for t in result["thresholds"]:
+            if t["factor"] == f:
+                ax.axvline(t["value"], color="red", ls="--", lw=1)
+        ax.set_xlabel(f)
+        ax.set_ylabel("failure rate (others nominal)")
+        ax.set_ylim(-0.02, 1.02)
+    xs = sorted({c["scene"][f1] for c in result["grid"]})
+    ys = sorted({c["scene"][f2] for c in result["grid"]})
+    img = np.full((len(ys), len(xs)), np.nan)
+    for c in result["grid"]:
+        img[ys.index(c["scene"][f2]), xs.index(c["scene"][f1])] = c["rate"]
+    m = axes[2].pcolormesh(xs, ys, img, vmin=0, vmax=1, cmap="Reds", shading="nearest")
+    fig.colorbar(m, ax=axes[2], label="failure rate")
+    axes[2].set_xlabel(f1)
+    axes[2].set_ylabel(f2)
+    fig.suptitle(f"{result['policy']}: measured failure rate, {result['episodes_per_cell']} initial states per point")
+    fig.tight_layout()
+    path = out / "grid_truth.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def main() -> None:
+    from tqdm import tqdm
+
+    from robofail_ros.adversary_env import EpisodeJob
+    from robofail_ros.audit import control_jobs
+    from robofail_ros.config import AuditConfig
+    from robofail_ros.factors import load_factor_space
+    from robofail_ros.sim import SimConfig
+    from robofail_ros.workers import make_vec_env, run_batch
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--policy", default="vision")
+    parser.add_argument("--task", default="Lift")
+    parser.add_argument("--factors", nargs=2, default=None)
+    parser.add_argument("--from-audit", type=Path, default=None)
+    parser.add_argument("--episodes", type=int, default=8, help="initial states per point")
+    parser.add_argument("--seed", type=int, default=0, help="audit seed whose initial-state pool is used")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    space = load_factor_space(args.task)
+    factors = args.factors or (top_factors(args.from_audit) if args.from_audit else None)
+    if not factors:
+        parser.error("pass --factors A B or --from-audit DIR")
+    unknown = [f for f in factors if f not in space.names]
+    if unknown:
+        parser.error(f"unknown factor(s) {', '.join(unknown)}; {args.task} has {', '.join(space.names)}")
+    config = AuditConfig(sim=SimConfig(task=args.task), policy=args.policy, searcher="sobol", episodes=1,
+                         control_episodes=args.episodes, seed=args.seed, workers=args.workers)
+    seeds = [j.seed for j in control_jobs(config)]
+    jobs = plan(space, factors, args.episodes, seeds)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / LOG_NAME
+    done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []
+    done_keys = {(d["cell"], d["seed"]) for d in done}
+    todo = [j for j in jobs if (j[0], j[2]) not in done_keys]
+    print(f"[grid truth] {args.policy} on {args.task}: {' x '.join(factors)}, {len(jobs)} episodes "
+          f"({len(done)} already logged)", file=sys.stderr)
+    started = time.perf_counter()
+    if todo:
+        vec_env = make_vec_env(config)
+        try:
+            with log.open("a") as fh, tqdm(total=len(todo), desc="grid truth", unit="ep") as bar:
+                for i in range(0, len(todo), 32):
+                    batch = todo[i:i + 32]
+                    records = run_batch(vec_env, [EpisodeJob(f"{c}-s{s}", (), s, "grid", scene)
+                                                  for c, scene, s in batch])
+                    for (c, scene, s), r in zip(batch, records):
+                        row = {"cell": c, "seed": s, "scene": scene, "failed": r.failed, "outcome": r.outcome}
+                        fh.write(json.dumps(row) + "\n")
+                        done.append(row)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                    bar.update(len(batch))
+        finally:
+            vec_env.close()
+    valid = [d for d in done if d["outcome"] != "aborted"]
+    result = {"policy": args.policy, "task": args.task, "seed": args.seed, "episodes_per_cell": args.episodes,
+              "wall_time_s": time.perf_counter() - started, **summarise(space, factors, valid)}
+    (args.out / "grid_truth.json").write_text(json.dumps(result, indent=1) + "\n")
+    path = figure(result, args.out)
+    print(f"{len(valid)} episodes; true thresholds: "
+          + (", ".join(f"{t['factor']} {t['direction']} {t['value']:.3g}" for t in result["thresholds"]) or "none")
+          + f"; files: {args.out / 'grid_truth.json'}, {path}")
+
+
+if __name__ == "__main__":
+    main()
+
+
+def as_truth(result: dict, space) -> "Truth":
+    """A measured grid truth in the shape the continuous study scores against (planted_truth.Truth).
+
+    The test scenes are the grid's cells (every other factor nominal) with their measured rates; the true region
+    is where the rate exceeds half-way from the nominal scene's rate to the largest rate, the same half-way
+    definition the analysis applies to its fitted model.
+    """
+    from planted_truth import TrueThreshold, Truth
+
+    nominal_u = np.asarray(space.to_unit(np.asarray(space.nominal, float)), float)
+    curves, units = {}, {}
+    for f, line in result["lines"].items():
+        curves[f], units[f] = list(line["rate"]), list(line["unit"])
+    test_u, test_p = [], []
+    for cell in result["grid"]:
+        u = nominal_u.copy()
+        for f, v in cell["scene"].items():
+            i = space.names.index(f)
+            u[i] = float(space.factors[i].to_unit(v))
+        test_u.append(u.tolist())
+        test_p.append(cell["rate"])
+    f0 = result["factors"][0]
+    line = result["lines"][f0]
+    i0 = space.names.index(f0)
+    nominal_p = line["rate"][int(np.argmin(np.abs(np.asarray(line["unit"]) - nominal_u[i0])))]
+    return Truth(result["policy"], "measured on a grid", list(space.names), curves, [],
+                 [TrueThreshold(**t) for t in result["thresholds"]], test_u, test_p, nominal_p=nominal_p,
+                 curve_units=units, region_above=0.5 * (nominal_p + max(test_p)))

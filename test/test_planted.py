@@ -1,0 +1,124 @@
+"""The planted policies of the continuous study (bench/planted_policies.py) fail exactly where their truth says.
+
+The study scores searchers against truths measured by rendering first frames, not by running episodes; these
+tests hold the two shortcuts it rests on: a visual scene's first frame is the same whether the scene is set
+before or after the reset, and a planted policy's episode fails exactly when its rule fires on that frame.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import planted_policies as planted  # noqa: E402
+import planted_truth  # noqa: E402
+from robofail_ros.episode import run_episode  # noqa: E402
+from robofail_ros.sim import ADVERSARY_CAMERA  # noqa: E402
+
+VISUAL_SCENE = {"table_hue": 0.6, "table_saturation": 0.5, "cube_hue": 0.4, "robot_value": 0.3,
+                "light_intensity": 0.5, "light_saturation": 0.3, "camera_yaw": 4.0, "camera_z": 0.03}
+
+
+def test_a_visual_scene_renders_the_same_first_frame_set_before_or_after_the_reset(clean_lift_sim):
+    sim = clean_lift_sim
+    sim.set_perturbations([], VISUAL_SCENE)
+    sim.reset(5)
+    set_first = sim.render(ADVERSARY_CAMERA, planted.IMAGE_SIZE)
+    sim.set_perturbations([])
+    sim.reset(5)
+    sim.set_perturbations([], VISUAL_SCENE)
+    set_after = sim.render(ADVERSARY_CAMERA, planted.IMAGE_SIZE)
+    assert np.array_equal(set_first, set_after)
+
+
+@pytest.mark.parametrize("name, failing, passing", [
+    ("DarkFreeze", {"light_intensity": 0.15}, {"light_intensity": 0.8}),
+    ("GreenCubeDarkArm", {"cube_hue": 0.45, "robot_value": 0.1}, {"cube_hue": 0.45}),
+    ("GreenCubeDarkArm", {"cube_hue": 0.45, "robot_value": 0.1}, {"robot_value": 0.1}),
+    ("CyanBand", {"cube_hue": 0.505}, {"cube_hue": 0.44}),
+])
+def test_a_planted_policy_fails_where_its_rule_fires_and_succeeds_elsewhere(clean_lift_sim, name, failing, passing):
+    sim = clean_lift_sim
+    policy = planted.PLANTED[name]()
+    policy.bind(sim.scene)
+    for scene, should_fail in ((failing, True), (passing, False)):
+        record = run_episode(sim, policy, [], seed=3, scene=scene)
+        sim.set_perturbations([], scene)
+        cube_pos = sim.reset(3)["cube_pos"]
+        fires = policy.p_fail(sim.render(ADVERSARY_CAMERA, planted.IMAGE_SIZE), cube_pos) == 1.0
+        assert (record.failed, fires) == (should_fail, should_fail), (scene, record.outcome, record.reason)
+
+
+def test_the_coin_fails_a_third_of_initial_states_and_always_the_same_ones(clean_lift_sim):
+    sim = clean_lift_sim
+    policy = planted.ColourfulTableCoin()
+    policy.bind(sim.scene)
+    sim.set_perturbations([], {"table_saturation": 0.9})
+    cube_pos = sim.reset(0)["cube_pos"]
+    frame = sim.render(ADVERSARY_CAMERA, planted.IMAGE_SIZE)
+    assert policy.p_fail(frame, cube_pos) == pytest.approx(1 / 3)
+    positions = np.random.default_rng(1).uniform(-0.03, 0.03, size=(3000, 3))
+    draws = [policy.freezes(frame, p) for p in positions]
+    assert np.mean(draws) == pytest.approx(1 / 3, abs=0.03)
+    assert draws[:50] == [policy.freezes(frame, p) for p in positions[:50]]
+    sim.set_perturbations([])
+    sim.reset(0)
+    assert policy.p_fail(sim.render(ADVERSARY_CAMERA, planted.IMAGE_SIZE), cube_pos) == 0.0
+
+
+class _Space:
+    """A one-factor linear space on [0, 10] for the threshold definition."""
+
+    names = ["f"]
+    nominal = np.array([5.0])
+
+    class _F:
+        @staticmethod
+        def to_unit(v):
+            return np.asarray(v) / 10
+
+    factors = [_F()]
+
+    @staticmethod
+    def to_unit(v):
+        return np.asarray(v, float) / 10
+
+    @staticmethod
+    def from_unit(u):
+        return np.asarray(u, float) * 10
+
+
+def test_a_true_threshold_is_where_the_exact_curve_crosses_half_way_on_its_side_of_nominal():
+    grid = np.linspace(0, 1, 201)
+    below = (grid < 0.3).astype(float)
+    (t,) = planted_truth.curve_thresholds("f", grid, below, 0.5, _Space)
+    assert (t.direction, round(t.unit, 2)) == ("below", 0.30)
+    band = ((grid > 0.7) & (grid < 0.8)).astype(float)
+    edges = planted_truth.curve_thresholds("f", grid, band, 0.5, _Space)
+    assert sorted((e.direction, round(e.unit, 2)) for e in edges) == [("above", 0.7), ("below", 0.8)]
+    assert planted_truth.curve_thresholds("f", grid, np.zeros_like(grid), 0.5, _Space) == []
+
+
+def test_the_study_scores_a_threshold_by_its_distance_in_range_shares_and_counts_the_spurious_ones():
+    import continuous_study as study
+    from robofail_ros.analysis import RateEstimate
+    from robofail_ros.continuous.result import SceneAnalysis, Threshold
+
+    truth = planted_truth.Truth("p", "rule", ["f"], {}, [], [planted_truth.TrueThreshold("f", 3.0, 0.3, "below")],
+                                [], [])
+    control = RateEstimate.measure("control", "control", [False] * 10)
+
+    def analysis(*thresholds):
+        return SceneAnalysis(task="Lift", policy_id="p", searcher="s", factors=[], control=control, episodes=1,
+                             failures=0, thresholds=list(thresholds))
+
+    near = Threshold("f", 3.4, 2.9, 3.8, "below")
+    scored = study.score_thresholds(analysis(near, Threshold("f", 8.0, 7.0, 9.0, "above")), truth, _Space)
+    assert scored["located"] and scored["max_error"] == pytest.approx(0.04)
+    assert (scored["threshold_coverage"], scored["spurious"]) == (1.0, 1)
+    far = study.score_thresholds(analysis(Threshold("f", 3.6, 3.5, 3.7, "below")), truth, _Space)
+    assert not far["located"] and far["threshold_coverage"] == 0.0
+    missed = study.score_thresholds(analysis(), truth, _Space)
+    assert (missed["max_error"], missed["located"]) == (1.0, False)
