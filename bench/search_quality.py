@@ -22,6 +22,8 @@ Scores per (searcher, seed, prefix), over the catalogue's single perturbations:
   two ways: "experiments counted" (`coverage`, the analysis's interval: each distinct initial state and
   perturbation once, with the mean outcome of its repeats) and "episodes counted" (`coverage_episodes`, the
   interval the analysis gave before issue 12: every episode an independent trial). Mean interval widths too.
+  Both are also given over only the perturbations with repeats (`coverage_repeated`, `coverage_repeated_episodes`),
+  where the two intervals can differ at all.
 - repeated: episodes that repeat an earlier one's initial state and perturbations (searchers draw initial
   states from the control's pool, so a perturbation tried more often than the pool is large repeats them;
   for a deterministic policy a repeat only copies an outcome, and counting it narrows the interval without
@@ -123,6 +125,8 @@ def score_prefix(control: list[EpisodeRecord], searched: list[EpisodeRecord], ca
     # The interval as it was before repeats were collapsed: every episode counted as an independent trial.
     per_episode = {i: wilson_interval(a.perturbations[i].failures, a.perturbations[i].episodes) for i in seen}
     covered_episodes = [lo <= truth.rate[i] <= hi for i, (lo, hi) in per_episode.items()]
+    # The same two coverages over only the perturbations that had repeats, where the two intervals can differ.
+    rep = [k for k, i in enumerate(seen) if a.perturbations[i].repeated_episodes]
     top = a.ranking[0].name if a.ranking and a.ranking[0].rank is not None else None
     experiments = {episode_key(r.seed, r.perturbations) for r in searched}
     return {
@@ -133,6 +137,9 @@ def score_prefix(control: list[EpisodeRecord], searched: list[EpisodeRecord], ca
         "spearman": spearman(est, truth.rate),
         "coverage": float(np.mean(covered)) if covered else None,
         "coverage_episodes": float(np.mean(covered_episodes)) if covered_episodes else None,
+        "repeated_perturbations": len(rep),
+        "coverage_repeated": float(np.mean([covered[k] for k in rep])) if rep else None,
+        "coverage_repeated_episodes": float(np.mean([covered_episodes[k] for k in rep])) if rep else None,
         "mean_ci_width": float(np.mean([a.perturbations[i].ci_width for i in seen])) if seen else None,
         "mean_ci_width_episodes": float(np.mean([hi - lo for lo, hi in per_episode.values()])) if seen else None,
         "top": top,
@@ -227,7 +234,8 @@ def aggregate(runs: list[dict[str, Any]], searchers: list[str], checkpoints: lis
                 continue
             row: dict[str, Any] = {"searcher": s, "episodes": n, "seeds": len(ps)}
             for k in ("mae", "spearman", "coverage", "coverage_episodes", "visited", "mean_ci_width",
-                      "mean_ci_width_episodes", "repeated"):
+                      "mean_ci_width_episodes", "repeated", "repeated_perturbations", "coverage_repeated",
+                      "coverage_repeated_episodes"):
                 vals = [p[k] for p in ps if p[k] is not None]
                 row[k] = float(np.mean(vals)) if vals else None
                 row[f"{k}_min"] = float(np.min(vals)) if vals else None
@@ -346,7 +354,8 @@ def write_figures(result: dict[str, Any], truth: Truth, out: Path) -> list[Path]
 
 
 CSV_COLUMNS = ("searcher", "seed", "episodes", "repeated", "visited", "mae", "spearman", "coverage",
-               "coverage_episodes", "mean_ci_width", "mean_ci_width_episodes", "top", "top_in_truth_top")
+               "coverage_episodes", "repeated_perturbations", "coverage_repeated", "coverage_repeated_episodes",
+               "mean_ci_width", "mean_ci_width_episodes", "top", "top_in_truth_top")
 
 
 def write_csv(runs: list[dict[str, Any]], path: Path) -> Path:
@@ -388,11 +397,14 @@ def markdown_tables(result: dict[str, Any]) -> str:
     lines += ["", "Repeated experiments: coverage and mean interval width with every episode counted as an "
                   "independent trial (before) and with each distinct experiment counted once (after).", "",
               "| searcher | episodes | repeated | coverage, episodes counted | coverage, experiments counted | "
-              "mean CI width, episodes counted | mean CI width, experiments counted |",
-              "|---|---:|---:|---:|---:|---:|---:|"]
+              "perturbations with repeats | their coverage, episodes / experiments counted | "
+              "mean CI width, episodes / experiments counted |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["summary"]:
         lines.append(f"| {r['searcher']} | {r['episodes']} | {r['repeated']:.0f} | {rng(r, 'coverage_episodes', 2)} | "
-                     f"{rng(r, 'coverage', 2)} | {_f(r['mean_ci_width_episodes'], 2)} | {_f(r['mean_ci_width'], 2)} |")
+                     f"{rng(r, 'coverage', 2)} | {r['repeated_perturbations']:.1f} | "
+                     f"{_f(r['coverage_repeated_episodes'], 2)} / {_f(r['coverage_repeated'], 2)} | "
+                     f"{_f(r['mean_ci_width_episodes'], 2)} / {_f(r['mean_ci_width'], 2)} |")
     lines += ["", "| searcher | seed | episodes to top mode | episodes to all failure modes seen failing |",
               "|---|---:|---:|---:|"]
     for r in result["runs"]:
