@@ -55,7 +55,8 @@ def test_ten_identical_repeats_of_a_deterministic_experiment_give_the_interval_o
     assert (ten_times.rate, ten_times.ci_low, ten_times.ci_high) == (once.rate, once.ci_low, once.ci_high)
     assert (ten_times.ci_low, ten_times.ci_high) == wilson_interval(1, 1)
     # The raw counts stay visible beside the experiment counts the interval uses.
-    assert (ten_times.episodes, ten_times.failures, ten_times.experiments, ten_times.failed_experiments) == (10, 10, 1, 1)
+    e = ten_times
+    assert (e.episodes, e.failures, e.experiments, e.failed_experiments) == (10, 10, 1, 1)
     assert ten_times.repeated_episodes == 9
 
 
