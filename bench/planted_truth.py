@@ -106,6 +106,14 @@ class Truth:
     region_above: float = 0.0
     """The true failure region is {P > region_above}: 0 for a planted rule (exact P), 0.5 for measured rates."""
 
+    @property
+    def clear_pair(self) -> bool:
+        """Whether one interaction stands out enough to ask a searcher to rank it first: S2 >= 0.05 and at least
+        twice the next pair's (a truth whose pairs are all near 0 has no interaction to find)."""
+        if not self.top_pairs or self.top_pairs[0][2] < 0.05:
+            return False
+        return len(self.top_pairs) < 2 or self.top_pairs[0][2] >= 2 * max(self.top_pairs[1][2], 0.0)
+
     def units_of(self, factor: str) -> np.ndarray:
         return np.asarray(self.curve_units.get(factor, self.grid), float)
 
