@@ -42,7 +42,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -211,11 +211,13 @@ def score_run(run_dir: Path, truth: Truth, space: FactorSpace, checkpoints: list
 # --------------------------------------------------------------------------- aggregation
 
 
-def first_reached(scores: list[dict], key: str) -> int | None:
-    """First checkpoint from which `key` holds at every later checkpoint (None: not by the last one)."""
+def first_reached(scores: list[dict], key: str | Callable[[dict], bool]) -> int | None:
+    """First checkpoint from which `key` (a score's field, or a test of a score) holds at every later checkpoint
+    (None: not by the last one)."""
+    holds = key if callable(key) else (lambda s: bool(s.get(key)))
     first = None
     for s in scores:
-        if s.get(key):
+        if holds(s):
             first = s["episodes"] if first is None else first
         else:
             first = None
@@ -224,13 +226,7 @@ def first_reached(scores: list[dict], key: str) -> int | None:
 
 def episodes_to_error(scores: list[dict], error: float) -> int | None:
     """First checkpoint from which the worst threshold error stays at or below `error`."""
-    first = None
-    for s in scores:
-        if s["max_error"] <= error + 1e-12:
-            first = s["episodes"] if first is None else first
-        else:
-            first = None
-    return first
+    return first_reached(scores, lambda s: s["max_error"] <= error + 1e-12)
 
 
 def _mean(values: list) -> float | None:
