@@ -237,3 +237,41 @@ def test_the_analysis_is_deterministic_given_its_seed():
     first = analyse_scenes(records, space, policy_id="synthetic", searcher="sobol", seed=7)
     again = analyse_scenes(records, space, policy_id="synthetic", searcher="sobol", seed=7)
     assert first == again
+
+
+# ------------------------------------------------------------- a policy that fails almost everywhere in the box
+NEARLY_EVERYWHERE_SPACE = space_of("cube_hue", "camera_yaw", "light_intensity", "cube_mass")
+
+
+@pytest.fixture(scope="module")
+def fails_almost_everywhere() -> SceneAnalysis:
+    """Succeeds only within 4% of the range of nominal on every factor at once (~1e-5 of the box), as a policy
+    that tolerates no change at all; half the scenes lie near nominal, as the boundary searcher places them."""
+    space = NEARLY_EVERYWHERE_SPACE
+    rng = np.random.default_rng(3)
+    nominal = np.asarray(space.to_unit(np.asarray(space.nominal, float)))
+    units = np.vstack([rng.random((256, space.dim)),
+                       np.clip(nominal + rng.uniform(-0.05, 0.05, (256, space.dim)), 0.0, 1.0)])
+    failed = np.any(np.abs(units - nominal) > 0.04, axis=1)
+    values = space.from_unit(units)
+    records = [record(10_000 + i, SUCCESS, None) for i in range(CONTROL_EPISODES)]
+    records += [record(i, FAILURE if f else SUCCESS, space.scene(v)) for i, (v, f) in enumerate(zip(values, failed))]
+    return analyse_scenes(records, space, policy_id="synthetic", searcher="boundary", seed=0)
+
+
+def test_sobol_shares_of_a_nearly_constant_p_are_not_reported_and_the_note_says_why(fails_almost_everywhere):
+    a = fails_almost_everywhere
+    assert a.p_variance is not None and a.p_variance < 1e-4
+    assert a.sobol == [] and a.interactions == []
+    assert "hardly varies" in a.sensitivity_note and "fails almost everywhere" in a.sensitivity_note
+
+
+def test_without_sobol_shares_the_factors_are_ranked_by_length_scale_and_the_map_shows_the_two_shortest(
+        fails_almost_everywhere):
+    a = fails_almost_everywhere
+    assert set(a.length_scales) == set(NEARLY_EVERYWHERE_SPACE.names)
+    shortest = sorted(a.length_scales, key=a.length_scales.get)[:2]
+    assert a.pair_map is not None and list(a.pair_map.factors) == shortest
+    assert a.thresholds, "the thresholds still say where failure sets in"
+    back = SceneAnalysis.from_json(json.loads(json.dumps(a.to_json())))
+    assert back == a

@@ -19,7 +19,7 @@ import numpy as np
 from robofail_ros.analysis import CONTROL, RateEstimate
 from robofail_ros.continuous.result import PairMap, SceneAnalysis
 from robofail_ros.continuous.rules import failure_rules
-from robofail_ros.continuous.sensitivity import SobolEstimate, surrogate_sobol
+from robofail_ros.continuous.sensitivity import MIN_P_VARIANCE, SobolEstimate, surrogate_sobol
 from robofail_ros.continuous.surrogate import FailureModel, cross_validated_calibration
 from robofail_ros.continuous.thresholds import factor_curves
 from robofail_ros.episode import ABORTED, EpisodeRecord
@@ -75,14 +75,18 @@ def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", polic
         result.fitted = model
     result.model = model.describe(names)
     result.curves, result.thresholds = factor_curves(model, space, seed=seed)
+    if model.length_scales is not None:
+        result.length_scales = {n: float(v) for n, v in zip(names, model.length_scales)}
     sobol = surrogate_sobol(model, names, n_base=SOBOL_BASE, refits=SOBOL_REFITS, seed=seed)
+    result.p_variance = sobol.variance if sobol is not None else 0.0
+    if sobol is not None and sobol.variance < MIN_P_VARIANCE:
+        result.sensitivity_note = _nearly_constant_note(model, sobol.variance, names, result.length_scales, seed)
+        sobol = None
     if sobol is not None:
         result.sobol = sobol.indices()
         result.interactions = sobol.interactions(TOP_INTERACTIONS)
-        result.p_variance = sobol.variance
+    if model.length_scales is not None:
         result.pair_map = _pair_map(model, space, _map_pair(sobol, result))
-    else:
-        result.p_variance = 0.0
     result.rules = failure_rules(values, mean_failed, names, control, seed=seed, repeats=repeats)
     if len(y) >= 2 * CALIBRATION_FOLDS:
         result.calibration = cross_validated_calibration(X, y, CALIBRATION_FOLDS, model=model, seed=seed)
@@ -111,16 +115,33 @@ def collapse_repeats(records: Sequence[EpisodeRecord]) -> tuple[list[EpisodeReco
     return chosen, np.array(means, dtype=float), np.array(counts, dtype=int)
 
 
-def _map_pair(sobol: SobolEstimate, result: SceneAnalysis) -> tuple[int, int] | None:
-    """The top interacting pair, else the two factors with the largest total index (None with one factor)."""
-    names = sobol.names
+def _map_pair(sobol: SobolEstimate | None, result: SceneAnalysis) -> tuple[int, int] | None:
+    """The top interacting pair, else the two factors with the largest total index, else (no meaningful Sobol
+    indices) the two shortest length scales; None with one factor."""
+    names = [f.name for f in result.factors]
     if result.interactions:
         a, b = result.interactions[0].factors
         return names.index(a), names.index(b)
     if len(names) < 2:
         return None
-    first, second = np.argsort(-sobol.st, kind="stable")[:2]
+    if sobol is not None:
+        first, second = np.argsort(-sobol.st, kind="stable")[:2]
+    else:
+        first, second = np.argsort([result.length_scales[n] for n in names], kind="stable")[:2]
     return int(first), int(second)
+
+
+def _nearly_constant_note(model: FailureModel, variance: float, names: Sequence[str],
+                          length_scales: dict[str, float], seed: int) -> str:
+    """Why the Sobol indices are left out, in words a reader can act on, with the ranking that replaces them."""
+    from scipy.stats import qmc
+
+    mean = float(model.p_map(qmc.Sobol(len(names), seed=seed).random(1024)).mean())
+    ranked = sorted(length_scales, key=length_scales.get)[:3]
+    return (f"P(failure) hardly varies over the box (mean {100 * mean:.1f}%, SD {100 * variance ** 0.5:.2g} pp): "
+            f"the policy {'fails' if mean >= 0.5 else 'succeeds'} almost everywhere in it, so Sobol shares of that "
+            f"variance would be estimator noise and are not reported. Read the thresholds instead; by the model's "
+            f"length scales the factors that matter most are {', '.join(ranked)}.")
 
 
 def _pair_map(model: FailureModel, space: "FactorSpace", pair: tuple[int, int] | None) -> PairMap | None:

@@ -163,6 +163,12 @@ class SceneAnalysis:
     p_variance: float | None = None
     """Variance of the fitted P(failure) over the whole box: what the Sobol indices divide up (near 0: no factor
     matters, however the shares fall)."""
+    length_scales: dict[str, float] = field(default_factory=dict)
+    """The fitted model's ARD length scale per factor (unit cube; shorter = P(failure) changes faster along it):
+    the ranking of factors when Sobol indices are not meaningful. Empty for a flat model."""
+    sensitivity_note: str = ""
+    """Why no Sobol indices are reported although a model was fitted (P(failure) hardly varies over the box); else
+    empty."""
     interrupted: str = ""
     """'interrupted after 40 of 246 episodes' when the audit was stopped early (report titles say it); else empty."""
     experiments: int | None = None

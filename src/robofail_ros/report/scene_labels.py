@@ -74,12 +74,13 @@ def conditions_text(rule: FailureRule) -> str:
 
 
 def factor_order(a: SceneAnalysis) -> list[FactorInfo]:
-    """Factors a person should look at first: those with a threshold, then by total Sobol index, then as defined."""
+    """Factors a person should look at first: those with a threshold, then by total Sobol index, then by the model's
+    length scale (shortest first; the ranking when no Sobol index is reported), then as defined."""
     with_threshold = {t.factor for t in a.thresholds}
     total = {s.factor: s.st for s in a.sobol if np.isfinite(s.st)}
     position = {f.name: i for i, f in enumerate(a.factors)}
     return sorted(a.factors, key=lambda f: (f.name not in with_threshold, -total.get(f.name, -np.inf),
-                                            position[f.name]))
+                                            a.length_scales.get(f.name, np.inf), position[f.name]))
 
 
 def scene_points(a: SceneAnalysis, records: Sequence[EpisodeRecord],

@@ -27,6 +27,8 @@ def top_pair(analysis: SceneAnalysis) -> tuple[tuple[str, str] | None, str]:
         pair = (ordered[0].name, ordered[1].name)
     if top is not None and set(pair) == set(top):
         return pair, "Top interacting pair"
+    if analysis.sensitivity_note:
+        return pair, "No Sobol indices (P hardly varies); the two factors with the shortest length scales"
     return pair, ("No interacting pair found; the two most influential factors" if analysis.sobol else
                   "No interacting pair found; the first two factors")
 

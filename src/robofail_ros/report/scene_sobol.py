@@ -1,6 +1,7 @@
 """Which factors drive failure over the whole box: Sobol first-order and total indices with their intervals."""
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,8 @@ def plot_sobol(analysis: SceneAnalysis, out_dir: Path) -> Path:
         ax.grid(axis="x", color="0.92", zorder=0)
     else:
         ax.axis("off")
-        ax.text(0.5, 0.5, "no Sobol indices", ha="center", va="center", color="0.5")
+        ax.text(0.5, 0.5, textwrap.fill(analysis.sensitivity_note, 90) or "no Sobol indices", ha="center",
+                va="center", color="0.3" if analysis.sensitivity_note else "0.5", fontsize=9)
     variance = "" if analysis.p_variance is None else (
         f"; they share Var P(failure) = {analysis.p_variance:.2g} over the box")
     title = f"Global sensitivity (SALib Sobol indices), factors by total index{variance}\n{scene_title(analysis)}"

@@ -61,7 +61,7 @@ def _rules(a: SceneAnalysis) -> "RenderableType":
 
 
 def _sensitivity(a: SceneAnalysis) -> list["RenderableType"]:
-    out: list["RenderableType"] = ["[bold]Sensitivity[/]: no Sobol indices"]
+    out: list["RenderableType"] = [f"[bold]Sensitivity[/]: {a.sensitivity_note or 'no Sobol indices'}"]
     if a.sobol:
         top = sorted(a.sobol, key=lambda s: -s.st)[:TOP_SOBOL]
         variance = f", Var P = {a.p_variance:.2g}" if a.p_variance is not None else ""
@@ -75,7 +75,7 @@ def _sensitivity(a: SceneAnalysis) -> list["RenderableType"]:
             pairs.add_row(f"{i.factors[0]} × {i.factors[1]}", _conf(i.s2, i.s2_conf))
         out.append(pairs)
     else:
-        out.append("[bold]Interacting pairs[/]: none")
+        out.append("[bold]Interacting pairs[/]: " + ("not estimated (see above)" if a.sensitivity_note else "none"))
     return out
 
 
