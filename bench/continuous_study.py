@@ -83,7 +83,7 @@ def unit_of(space: FactorSpace, factor: str, value: float) -> float:
 def score_thresholds(analysis: SceneAnalysis, truth: Truth, space: FactorSpace) -> dict[str, Any]:
     """Each true threshold matched to the nearest reported one of the same factor and direction."""
     matched, per_true = set(), []
-    for t in truth.thresholds:
+    for t, own_ci in zip(truth.thresholds, truth.threshold_ci or [None] * len(truth.thresholds)):
         cands = [(k, r) for k, r in enumerate(analysis.thresholds)
                  if r.factor == t.factor and r.direction == t.direction]
         if not cands:
@@ -95,7 +95,9 @@ def score_thresholds(analysis: SceneAnalysis, truth: Truth, space: FactorSpace) 
         lo, hi = sorted((unit_of(space, t.factor, r.ci_low), unit_of(space, t.factor, r.ci_high)))
         per_true.append({"factor": t.factor, "direction": t.direction, "true": t.value, "reported": r.value,
                          "error": abs(unit_of(space, t.factor, r.value) - t.unit), "found": True,
-                         "covered": bool(lo - 1e-9 <= t.unit <= hi + 1e-9)})
+                         "covered": bool(lo - 1e-9 <= t.unit <= hi + 1e-9),
+                         # a measured truth is uncertain too: does the reported interval meet the truth's own?
+                         "meets_truth_ci": None if own_ci is None else bool(lo <= own_ci[1] and own_ci[0] <= hi)})
     errors = [p["error"] for p in per_true]
     covered = [p["covered"] for p in per_true if p["covered"] is not None]
     return {
@@ -105,18 +107,30 @@ def score_thresholds(analysis: SceneAnalysis, truth: Truth, space: FactorSpace) 
         "located": all(e <= LOCATED for e in errors),
         "spurious": len(analysis.thresholds) - len(matched),
         "threshold_coverage": float(np.mean(covered)) if covered else None,
+        "meets_truth_ci": _mean([p.get("meets_truth_ci") for p in per_true]),
     }
 
 
 def band_coverage(analysis: SceneAnalysis, truth: Truth, space: FactorSpace) -> float | None:
-    """Share of points of the reported factor curves whose 95% band holds the true P there (within BAND_TOLERANCE)."""
+    """Share of points of the reported factor curves whose 95% band holds the true P there (within BAND_TOLERANCE).
+
+    A measured truth's P is itself a K-episode rate: there a point counts as held when the reported band meets
+    the measurement's 95% Wilson interval (both intervals; a band narrower than the truth's doubt is not
+    penalised for the truth's noise).
+    """
     hits = []
     for c in analysis.curves:
         if c.factor not in truth.curves:
             continue
         u = np.array([unit_of(space, c.factor, v) for v in c.values])
-        true_p = np.interp(u, truth.units_of(c.factor), truth.curves[c.factor])
-        hits += list((np.asarray(c.p_low) - BAND_TOLERANCE <= true_p) & (true_p <= np.asarray(c.p_high) + BAND_TOLERANCE))
+        lo, hi = np.asarray(c.p_low) - BAND_TOLERANCE, np.asarray(c.p_high) + BAND_TOLERANCE
+        if c.factor in truth.curve_ci:
+            ci = np.asarray(truth.curve_ci[c.factor], float)
+            true_lo, true_hi = (np.interp(u, truth.units_of(c.factor), ci[:, k]) for k in (0, 1))
+            hits += list((lo <= true_hi) & (true_lo <= hi))
+        else:
+            true_p = np.interp(u, truth.units_of(c.factor), truth.curves[c.factor])
+            hits += list((lo <= true_p) & (true_p <= hi))
     return float(np.mean(hits)) if hits else None
 
 
@@ -245,7 +259,8 @@ def aggregate(runs: list[dict], checkpoints: list[int]) -> list[dict]:
             if not at:
                 continue
             row = {"policy": policy, "searcher": searcher, "episodes": n, "seeds": len(at)}
-            for k in ("max_error", "mean_error", "spurious", "threshold_coverage", "band_coverage", "p_mse", "brier",
+            for k in ("max_error", "mean_error", "spurious", "threshold_coverage", "meets_truth_ci", "band_coverage",
+                      "p_mse", "brier",
                       "brier_constant", "region_recall", "region_precision", "rules_recall", "rules_precision"):
                 row[k] = _mean([s.get(k) for s in at])
             for k in ("located", "top_pair_ok", "top_factor_ok"):
@@ -299,15 +314,14 @@ def markdown(result: dict) -> str:
     lines = [f"Budget {result['budget']} searched episodes (+{result['control_episodes']} control), seeds "
              f"{result['seeds']}, factor box: {result['box']}.", ""]
     for t in result["truths"]:
-        thr = "; ".join(f"{x['factor']} {'<' if x['direction'] == 'below' else '>'} {x['value']:.3g}"
-                        for x in t["thresholds"]) or "none"
+        thr = t.get("thresholds_text") or "none"
         pair = (" × ".join(t["top_pairs"][0][:2]) + f" (S2 {t['top_pairs'][0][2]:.2f}"
                 + ("" if t["clear_pair"] else "; none stands out, so no ranking target") + ")") if t["top_pairs"] else "–"
         lines.append(f"- **{t['policy']}**: {t['rule']}. True thresholds (others nominal): {thr}. Region: "
                      f"{100 * t['region_share']:.1f}% of the box. Top true interaction: {pair}.")
     lines += ["", "| policy | searcher | episodes | seeds | located | max thr. error | spurious | thr. coverage | "
               "band coverage | P MSE | Brier (const.) | region recall / precision | rules recall / precision | "
-              "top pair ok |", "|" + "---|" * 14]
+              "top pair ok | thr. CI meets truth's CI |", "|" + "---|" * 15]
     for r in result["summary"]:
         if r["episodes"] not in result["table_checkpoints"]:
             continue
@@ -316,7 +330,7 @@ def markdown(result: dict) -> str:
             f"{_fmt(r['max_error'])} | {_fmt(r['spurious'])} | {_fmt(r['threshold_coverage'])} | "
             f"{_fmt(r['band_coverage'])} | {_fmt(r['p_mse'])} | {_fmt(r['brier'])} ({_fmt(r['brier_constant'])}) | "
             f"{_fmt(r['region_recall'])} / {_fmt(r['region_precision'])} | {_fmt(r['rules_recall'])} / "
-            f"{_fmt(r['rules_precision'])} | {_fmt(r['top_pair_ok'])} |")
+            f"{_fmt(r['rules_precision'])} | {_fmt(r['top_pair_ok'])} | {_fmt(r['meets_truth_ci'])} |")
     lines += ["", "Episodes from which the target holds at every later checkpoint (– = not by the last):", "",
               "| policy | searcher | seed | all thresholds within 5% | top pair right | max error at the end |",
               "|---|---|---|---|---|---|"]
@@ -447,6 +461,25 @@ class Subject:
                            policy=self.spec, searcher=searcher, episodes=budget, seed=seed, workers=workers)
 
 
+def thresholds_text(truth: Truth, space: FactorSpace) -> str:
+    """The true thresholds in factor units, each with the truth's own 95% interval where it was measured."""
+    parts = []
+    for t, ci in zip(truth.thresholds, truth.threshold_ci or [None] * len(truth.thresholds)):
+        text = f"{t.factor} {'<' if t.direction == 'below' else '>'} {t.value:.3g}"
+        if ci is not None:
+            f = space.factors[space.names.index(t.factor)]
+            text += " [" + ", ".join(f"{float(f.from_unit(u)):.3g}" for u in ci) + "]"
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def real_label(spec: str) -> str:
+    """A short folder-safe label of a real policy: `vision` -> real-vision, `robomimic:.../bc-low_dim-lift` ->
+    real-bc-low_dim-lift (the zoo model's folder names it)."""
+    name = Path(spec.partition(":")[2]).name if spec.startswith("robomimic:") else spec
+    return "real-" + "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
 def run_dir_of(out: Path, label: str, searcher: str, seed: int) -> Path:
     return out / label / f"{searcher}-s{seed}"
 
@@ -534,7 +567,7 @@ def main() -> None:
         data = json.loads(Path(path).read_text())
         if data["policy"] != spec:
             parser.error(f"{path} was measured for policy {data['policy']!r}, not {spec!r}")
-        label = "real-" + "".join(c if c.isalnum() else "_" for c in spec)
+        label = real_label(spec)
         subjects.append(Subject(label, spec, None, grid_truth.as_truth(data, full), full))
     started = time.perf_counter()
     if not args.evaluate_only:
@@ -556,9 +589,11 @@ def main() -> None:
     result = {
         "budget": args.budget, "seeds": args.seeds, "searchers": args.searchers, "checkpoints": checkpoints,
         "table_checkpoints": [c for c in (128, 256, 600, args.budget) if c in checkpoints],
-        "control_episodes": AuditConfig.control_episodes, "box": f"{catalogue.name} ({space.dim} colour and light factors)",
+        "control_episodes": AuditConfig.control_episodes, "box": "; ".join(
+            f"{subj.label}: " + (f"{catalogue.name} ({space.dim} colour and light factors)" if subj.catalogue
+                                 else f"the whole Lift box ({subj.space.dim} factors)") for subj in subjects),
         "truths": [{**subj.truth.to_json(), "policy": subj.label, "region_share": subj.truth.region_share,
-                    "clear_pair": subj.truth.clear_pair,
+                    "clear_pair": subj.truth.clear_pair, "thresholds_text": thresholds_text(subj.truth, subj.space),
                     "test_unit": None, "test_p": None, "curves": None} for subj in subjects],
         "runs": runs, "summary": aggregate(runs, checkpoints), "reach": reach_table(runs),
         "sobol_ratio": {s: sobol_ratio(runs, s) for s in args.searchers if s != "sobol"},

@@ -10,7 +10,8 @@ K initial states (the audit's seed pool for `--seed`), so neighbouring cells are
 - the nominal scene is a point of both lines and of the grid (the line grids include nominal exactly).
 
 The two factors come from `--factors A B`, or from a first audit's results.json (`--from-audit DIR`: the two
-largest total Sobol indices). Episodes run through the audit's workers (`make_vec_env` + `run_batch`) and are
+largest total Sobol indices, else the model's two shortest length scales; see `top_factors`). Episodes run
+through the audit's workers (`make_vec_env` + `run_batch`) and are
 appended to `grid.jsonl` as they finish (resumable: run the same command again). Writes grid_truth.json (rates
 with Wilson intervals, the true thresholds along each line by the analysis' own definition, applied to the
 measured rates) and grid_truth.png.
@@ -38,6 +39,11 @@ import numpy as np  # noqa: E402
 LINE_POINTS = 41
 GRID_POINTS = 10
 LOG_NAME = "grid.jsonl"
+#: Smallest rise of a measured line over its nominal rate to call a threshold (with K=8 episodes a point's rate
+#: moves in steps of 0.125, so one unlucky episode is not a threshold).
+MIN_RISE = 0.2
+#: Bootstrap redraws of every line for the true thresholds' own intervals.
+BOOTSTRAP_DRAWS = 400
 
 
 def unit_values(nominal_unit: float, points: int) -> np.ndarray:
@@ -46,13 +52,18 @@ def unit_values(nominal_unit: float, points: int) -> np.ndarray:
 
 
 def top_factors(audit_dir: Path) -> list[str]:
-    """The two factors with the largest total Sobol index in a continuous audit's results.json."""
+    """The two most important factors by a first continuous audit's results.json: the two largest total Sobol
+    indices, or, where the audit reported none because P(failure) hardly varies over the box (a policy that fails
+    almost everywhere), the two shortest length scales of its fitted model."""
     data = json.loads((audit_dir / "results.json").read_text())
     sobol = sorted(data.get("sobol") or [], key=lambda s: -s["st"])
-    if len(sobol) < 2:
-        raise SystemExit(f"{audit_dir}/results.json has no Sobol indices to pick the two top factors from; "
-                         "pass --factors A B")
-    return [sobol[0]["factor"], sobol[1]["factor"]]
+    if len(sobol) >= 2:
+        return [sobol[0]["factor"], sobol[1]["factor"]]
+    scales = data.get("length_scales") or {}
+    if len(scales) >= 2:
+        return sorted(scales, key=scales.get)[:2]
+    raise SystemExit(f"{audit_dir}/results.json has neither Sobol indices nor length scales to pick the two top "
+                     "factors from; pass --factors A B")
 
 
 def plan(space, factors: list[str], episodes: int, seeds: list[int]) -> list[tuple[str, dict[str, float], int]]:
@@ -78,9 +89,91 @@ def plan(space, factors: list[str], episodes: int, seeds: list[int]) -> list[tup
     return jobs
 
 
+def measured_thresholds(factor: str, units: np.ndarray, failures: np.ndarray, episodes: np.ndarray,
+                        nominal_u: float, nominal_k: int, nominal_n: int, space) -> list:
+    """True thresholds of one measured line, by the analysis' definition made safe for K-episode rates.
+
+    Two guards keep a few unlucky episodes from making a threshold: the nominal rate is pooled over every
+    nominal cell (both lines and the grid: 3K episodes, not K), and a side's threshold(s) count only if the
+    region they claim (the points from the onset outward, up to the far edge of a band) fails credibly more
+    often than nominal, pooled (one-sided Fisher exact test at 2.5%, the analysis' CREDIBLE = 0.975, divided by
+    the side's number of points because the onset was chosen by looking at them: Bonferroni). Pooling the
+    claimed region rather than testing the side's worst point avoids picking the largest of twenty noisy rates
+    and calling it a rise. For the same reason a band's far edge stands only if the band fails credibly more
+    often than the points beyond it; one low rate after the peak is not the end of a failure region.
+    """
+    from planted_truth import curve_thresholds
+
+    i0 = int(np.argmin(np.abs(units - nominal_u)))
+    rates = np.where(np.arange(len(units)) == i0, nominal_k / nominal_n, failures / episodes)
+    kept = []
+    found = curve_thresholds(factor, units, rates, nominal_u, space, min_rise=MIN_RISE)
+    for above in (True, False):
+        side = [t for t in found if (t.unit > nominal_u) == above]
+        if not side:
+            continue
+        side.sort(key=lambda t: abs(t.unit - nominal_u))
+        on_side = (units > nominal_u) if above else (units < nominal_u)
+        alpha = 0.025 / int(on_side.sum())
+        distance = np.abs(units - nominal_u)
+        inside = on_side & (distance >= abs(side[0].unit - nominal_u))
+        if len(side) > 1:  # a band: its far edge must be credible too, or the failure runs on to the range's end
+            beyond = on_side & (distance > abs(side[1].unit - nominal_u))
+            band = inside & ~beyond
+            if _credibly_more(failures[band].sum(), episodes[band].sum(), failures[beyond].sum(),
+                              episodes[beyond].sum(), alpha):
+                inside = band
+            else:
+                side = side[:1]
+        if _credibly_more(failures[inside].sum(), episodes[inside].sum(), nominal_k, nominal_n, alpha):
+            kept += side
+    return kept
+
+
+def _credibly_more(k1: int, n1: int, k2: int, n2: int, alpha: float) -> bool:
+    """Whether k1/n1 fails more often than k2/n2 (one-sided Fisher exact test at `alpha`)."""
+    from scipy.stats import fisher_exact
+
+    if not n1 or not n2:
+        return False
+    return fisher_exact([[int(k1), int(n1 - k1)], [int(k2), int(n2 - k2)]], alternative="greater")[1] < alpha
+
+
+def threshold_intervals(factor: str, units: np.ndarray, failures: np.ndarray, episodes: np.ndarray,
+                        nominal_u: float, nominal_k: int, nominal_n: int, space, draws: int = BOOTSTRAP_DRAWS,
+                        seed: int = 0) -> list[dict]:
+    """Each measured true threshold with its own 95% interval, so a score against it can be read with its doubt.
+
+    A measured rate is K episodes, so the truth's threshold is itself uncertain. Every point's failures (and the
+    pooled nominal's) are redrawn Binomial(n, k/n) (the bootstrap over a point's initial states), the thresholds
+    are found again by the same construction, and each true threshold takes the 2.5-97.5 percentiles of the
+    nearest redrawn threshold of its direction. `found_share` is the share of redraws that find one at all: a
+    threshold that a few noisy episodes made is found in few of them.
+    """
+    found = measured_thresholds(factor, units, failures, episodes, nominal_u, nominal_k, nominal_n, space)
+    rng = np.random.default_rng(seed)
+    redrawn: list[list] = [[] for _ in found]
+    for _ in range(draws):
+        again = measured_thresholds(factor, units, rng.binomial(episodes, failures / episodes), episodes, nominal_u,
+                                    int(rng.binomial(nominal_n, nominal_k / nominal_n)), nominal_n, space)
+        for k, t in enumerate(found):
+            same = [a.unit for a in again if a.direction == t.direction]
+            if same:
+                redrawn[k].append(min(same, key=lambda u: abs(u - t.unit)))
+    index = space.names.index(factor)
+    out = []
+    for t, units_drawn in zip(found, redrawn):
+        row = dict(t.__dict__, found_share=len(units_drawn) / draws)
+        if units_drawn:
+            lo, hi = np.percentile(units_drawn, [2.5, 97.5])
+            row["ci_unit"] = [float(lo), float(hi)]
+            row["ci"] = [float(space.factors[index].from_unit(u)) for u in (lo, hi)]
+        out.append(row)
+    return out
+
+
 def summarise(space, factors: list[str], records: list[dict]) -> dict[str, Any]:
     """Rates per cell, and the true thresholds along each line (continuous/thresholds.py's definition)."""
-    from planted_truth import curve_thresholds
     from robofail_ros.stats import wilson_interval
 
     cells: dict[str, list[dict]] = {}
@@ -93,16 +186,24 @@ def summarise(space, factors: list[str], records: list[dict]) -> dict[str, Any]:
         return {"failures": k, "episodes": n, "rate": k / n, "ci": [lo, hi]}
 
     idx = [space.names.index(f) for f in factors]
-    out: dict[str, Any] = {"factors": factors, "lines": {}, "grid": {}, "thresholds": []}
+    nominal_u = [float(space.factors[i].to_unit(space.nominal[i])) for i in idx]
+
+    def is_nominal(scene: dict) -> bool:
+        return all(abs(float(space.factors[i].to_unit(scene[f])) - u) < 1e-9 for f, i, u in zip(factors, idx, nominal_u))
+
+    at_nominal = [r for r in records if is_nominal(r["scene"])]
+    nominal_k, nominal_n = sum(r["failed"] for r in at_nominal), len(at_nominal)
+    out: dict[str, Any] = {"factors": factors, "lines": {}, "grid": {}, "thresholds": [],
+                           "nominal": rate(at_nominal)}
     for which, (f, i) in enumerate(zip(factors, idx)):
         rows = sorted((k, v) for k, v in cells.items() if k.startswith(f"line{which}-"))
         values = [v[0]["scene"][f] for _, v in rows]
         units = np.array([float(space.factors[i].to_unit(x)) for x in values])
         rates = [rate(v) for _, v in rows]
         out["lines"][f] = {"values": values, "unit": units.tolist(), **{k: [r[k] for r in rates] for k in rates[0]}}
-        nominal_u = float(space.factors[i].to_unit(space.nominal[i]))
-        out["thresholds"] += [t.__dict__ for t in curve_thresholds(
-            f, units, np.array([r["rate"] for r in rates]), nominal_u, space, min_rise=0.2)]
+        failures, episodes = np.array([r["failures"] for r in rates]), np.array([r["episodes"] for r in rates])
+        out["thresholds"] += threshold_intervals(f, units, failures, episodes, nominal_u[which], nominal_k,
+                                                 nominal_n, space)
     grid_rows = {k: v for k, v in cells.items() if k.startswith("grid-")}
     out["grid"] = [{"scene": v[0]["scene"], **rate(v)} for _, v in sorted(grid_rows.items())]
     return out
@@ -124,6 +225,8 @@ def figure(result: dict, out: Path) -> Path:
         for t in result["thresholds"]:
             if t["factor"] == f:
                 ax.axvline(t["value"], color="red", ls="--", lw=1)
+                if "ci" in t:
+                    ax.axvspan(*sorted(t["ci"]), color="red", alpha=0.12, lw=0)
         ax.set_xlabel(f)
         ax.set_ylabel("failure rate (others nominal)")
         ax.set_ylim(-0.02, 1.02)
@@ -206,7 +309,10 @@ def main() -> None:
     (args.out / "grid_truth.json").write_text(json.dumps(result, indent=1) + "\n")
     path = figure(result, args.out)
     print(f"{len(valid)} episodes; true thresholds: "
-          + (", ".join(f"{t['factor']} {t['direction']} {t['value']:.3g}" for t in result["thresholds"]) or "none")
+          + (", ".join(f"{t['factor']} {t['direction']} {t['value']:.3g}"
+                       + (f" [{t['ci'][0]:.3g}, {t['ci'][1]:.3g}]" if "ci" in t else "")
+                       + f" (found in {100 * t['found_share']:.0f}% of redraws)" for t in result["thresholds"])
+             or "none")
           + f"; files: {args.out / 'grid_truth.json'}, {path}")
 
 
@@ -224,9 +330,9 @@ def as_truth(result: dict, space) -> "Truth":
     from planted_truth import TrueThreshold, Truth
 
     nominal_u = np.asarray(space.to_unit(np.asarray(space.nominal, float)), float)
-    curves, units = {}, {}
+    curves, units, cis = {}, {}, {}
     for f, line in result["lines"].items():
-        curves[f], units[f] = list(line["rate"]), list(line["unit"])
+        curves[f], units[f], cis[f] = list(line["rate"]), list(line["unit"]), list(line["ci"])
     test_u, test_p = [], []
     for cell in result["grid"]:
         u = nominal_u.copy()
@@ -235,10 +341,9 @@ def as_truth(result: dict, space) -> "Truth":
             u[i] = float(space.factors[i].to_unit(v))
         test_u.append(u.tolist())
         test_p.append(cell["rate"])
-    f0 = result["factors"][0]
-    line = result["lines"][f0]
-    i0 = space.names.index(f0)
-    nominal_p = line["rate"][int(np.argmin(np.abs(np.asarray(line["unit"]) - nominal_u[i0])))]
+    nominal_p = result["nominal"]["rate"]  # pooled over every nominal cell
     return Truth(result["policy"], "measured on a grid", list(space.names), curves, [],
-                 [TrueThreshold(**t) for t in result["thresholds"]], test_u, test_p, nominal_p=nominal_p,
-                 curve_units=units, region_above=0.5 * (nominal_p + max(test_p)))
+                 [TrueThreshold(t["factor"], t["value"], t["unit"], t["direction"]) for t in result["thresholds"]],
+                 test_u, test_p, nominal_p=nominal_p,
+                 curve_units=units, region_above=0.5 * (nominal_p + max(test_p)), curve_ci=cis,
+                 threshold_ci=[t.get("ci_unit") for t in result["thresholds"]])

@@ -105,6 +105,10 @@ class Truth:
     """Unit-cube points of a factor's curve where they differ from `grid` (a measured truth's own lines)."""
     region_above: float = 0.0
     """The true failure region is {P > region_above}: 0 for a planted rule (exact P), 0.5 for measured rates."""
+    curve_ci: dict[str, list[list[float]]] = field(default_factory=dict)
+    """A measured truth's 95% interval of P at each point of its curves (empty for an exact planted truth)."""
+    threshold_ci: list[list[float] | None] = field(default_factory=list)
+    """A measured truth's own 95% interval (unit-cube) of each threshold, in the order of `thresholds`."""
 
     @property
     def clear_pair(self) -> bool:

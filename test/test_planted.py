@@ -79,6 +79,10 @@ class _Space:
         def to_unit(v):
             return np.asarray(v) / 10
 
+        @staticmethod
+        def from_unit(u):
+            return np.asarray(u) * 10
+
     factors = [_F()]
 
     @staticmethod
@@ -122,3 +126,27 @@ def test_the_study_scores_a_threshold_by_its_distance_in_range_shares_and_counts
     assert not far["located"] and far["threshold_coverage"] == 0.0
     missed = study.score_thresholds(analysis(), truth, _Space)
     assert (missed["max_error"], missed["located"]) == (1.0, False)
+
+
+def test_a_measured_threshold_is_found_within_one_point_with_its_own_interval():
+    import grid_truth
+
+    units, episodes = np.linspace(0, 1, 41), np.full(41, 8)
+    failures = np.random.default_rng(1).binomial(8, np.where(units < 0.3, 0.7, 0.05))
+    (t,) = grid_truth.threshold_intervals("f", units, failures, episodes, 0.5, 1, 24, _Space)
+    assert t["direction"] == "below" and abs(t["unit"] - 0.3) <= 0.025
+    assert t["found_share"] > 0.9 and t["ci_unit"][0] <= t["unit"] <= t["ci_unit"][1]
+    in_band = (units > 0.7) & (units < 0.85)
+    failures = np.random.default_rng(1).binomial(8, np.where(in_band, 0.8, 0.05))
+    edges = grid_truth.threshold_intervals("f", units, failures, episodes, 0.5, 1, 24, _Space)
+    assert sorted((e["direction"], round(e["unit"] * 40) / 40) for e in edges) == [("above", 0.7), ("below", 0.85)]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_flat_noisy_measured_line_has_no_threshold_though_the_raw_half_way_rule_finds_some(seed):
+    """Eight episodes per point at a constant 10%: the largest of twenty rates on a side is no rise."""
+    import grid_truth
+
+    units, episodes = np.linspace(0, 1, 41), np.full(41, 8)
+    failures = np.random.default_rng(seed).binomial(8, 0.1, size=41)
+    assert grid_truth.measured_thresholds("f", units, failures, episodes, 0.5, 2, 24, _Space) == []
