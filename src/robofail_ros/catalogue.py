@@ -31,8 +31,8 @@ KIND_FIELDS: dict[str, dict[str, str]] = {
 #: Largest multiplicative scale: beyond it a light, mass or friction overflows into nonsense.
 MAX_SCALE = 1000.0
 
-#: Target selectors a perturbation may use, per model element type.
-TARGET_KEYS = ("geoms", "geom_pattern", "geom_group", "bodies", "lights", "cameras")
+#: Target selectors a perturbation may use, per model element type; `role` names a part of the task (roles.py).
+TARGET_KEYS = ("geoms", "geom_pattern", "geom_group", "bodies", "lights", "cameras", "role")
 
 #: Which selector each kind needs.
 KIND_TARGETS: dict[str, tuple[str, ...]] = {
@@ -70,6 +70,8 @@ class Catalogue:
     task: str
     perturbations: tuple[Perturbation, ...]
     source: str = "<memory>"
+    roles: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The task's roles (roles.Role by name, defaults included) that `targets: {role: ...}` refer to."""
     _index: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -144,21 +146,24 @@ def parse_catalogue(data: Any, source: str = "<memory>") -> Catalogue:
     """Validate a catalogue already parsed from YAML."""
     if not isinstance(data, dict):
         raise CatalogueError(f"{source}: top level must be a mapping with 'task' and 'perturbations'")
-    unknown = set(data) - {"task", "perturbations", "description", "factors"}
+    unknown = set(data) - {"task", "perturbations", "description", "factors", "roles"}
     if unknown:
         raise CatalogueError(f"{source}: unknown top-level key(s) {sorted(unknown, key=str)}; "
-                             "accepted: task, perturbations, factors, description")
+                             "accepted: task, roles, perturbations, factors, description")
     task = data.get("task")
     if not isinstance(task, str) or not task:
         raise CatalogueError(f"{source}: 'task' must be a robosuite task name such as Lift, got {task!r}")
     entries = data.get("perturbations")
     if not isinstance(entries, list) or not entries:
         raise CatalogueError(f"{source}: 'perturbations' must be a non-empty list")
+    from robofail_ros.roles import parse_roles  # roles.py builds on this module's errors
+
+    roles = parse_roles(data.get("roles"), source)
     perturbations: list[Perturbation] = []
     seen: set[str] = set()
     for i, entry in enumerate(entries):
         where = f"{source}: perturbation #{i}"
-        p = _parse_entry(entry, where)
+        p = _parse_entry(entry, where, roles)
         if p.name in seen:
             raise CatalogueError(f"{where}: duplicate name {p.name!r}")
         seen.add(p.name)
@@ -166,14 +171,14 @@ def parse_catalogue(data: Any, source: str = "<memory>") -> Catalogue:
     if "factors" in data:  # the continuous scene space shares the file: a bad factor fails the whole load
         from robofail_ros.factors import parse_factors
 
-        parse_factors(task, data["factors"], source=source)
-    return Catalogue(task=task, perturbations=tuple(perturbations), source=source)
+        parse_factors(task, data["factors"], source=source, roles=roles)
+    return Catalogue(task=task, perturbations=tuple(perturbations), source=source, roles=roles)
 
 
 _ENTRY_KEYS = {"name", "kind", "group", "targets", "rest_on_table", "description"}
 
 
-def _parse_entry(entry: Any, where: str) -> Perturbation:
+def _parse_entry(entry: Any, where: str, roles: Mapping[str, Any]) -> Perturbation:
     if not isinstance(entry, dict):
         raise CatalogueError(f"{where}: must be a mapping, got {type(entry).__name__}")
     name = entry.get("name")
@@ -199,7 +204,7 @@ def _parse_entry(entry: Any, where: str) -> Perturbation:
         if key not in entry:
             raise CatalogueError(f"{where}: kind {kind} needs '{key}' ({expected})")
         params[key] = _check_param(kind, key, entry[key], where)
-    targets = _check_targets(kind, entry.get("targets"), where)
+    targets = _check_targets(kind, entry.get("targets"), where, roles)
     rest = entry.get("rest_on_table", False)
     if not isinstance(rest, bool) or (rest and kind != "geom_size"):
         raise CatalogueError(f"{where}: 'rest_on_table' is a boolean and only meaningful for geom_size")
@@ -250,14 +255,23 @@ def _check_param(kind: str, key: str, value: Any, where: str) -> Any:
     return tuple(numbers)
 
 
-def _check_targets(kind: str, targets: Any, where: str) -> dict[str, Any]:
+def _check_targets(kind: str, targets: Any, where: str, roles: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Validated target selectors of one perturbation or factor; `roles` are the file's (None: the defaults)."""
     if not isinstance(targets, dict) or not targets:
         raise CatalogueError(
-            f"{where}: 'targets' must be a mapping using one of {', '.join(KIND_TARGETS[kind])}"
+            f"{where}: 'targets' must be a mapping using one of {', '.join(KIND_TARGETS[kind])}, or role"
         )
     extra = set(targets) - set(TARGET_KEYS)
     if extra:
         raise CatalogueError(f"{where}: unknown target key(s) {sorted(extra, key=str)}; accepted: {', '.join(TARGET_KEYS)}")
+    if "role" in targets:
+        from robofail_ros.roles import check_role_target, parse_roles
+
+        if len(targets) != 1:
+            raise CatalogueError(f"{where}: targets.role names the whole target and takes no other selector, "
+                                 f"got {', '.join(sorted(map(str, targets)))}")
+        roles = roles if roles is not None else parse_roles(None, where)
+        return {"role": check_role_target(kind, targets["role"], roles, where)}
     if not any(k in targets for k in KIND_TARGETS[kind]):
         raise CatalogueError(f"{where}: kind {kind} selects its targets with {' or '.join(KIND_TARGETS[kind])}")
     # A selector of another element type would be bound instead of the kind's own (geoms before bodies).

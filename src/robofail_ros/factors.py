@@ -99,6 +99,8 @@ class FactorSpace:
     task: str
     factors: tuple[Factor, ...]
     source: str = "<memory>"
+    roles: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The task's roles (roles.Role by name, defaults included) that `targets: {role: ...}` refer to."""
     _index: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -201,7 +203,10 @@ def load_factor_space(task_or_path: str | Path) -> FactorSpace:
     if not isinstance(data, dict) or "factors" not in data:
         raise NoFactorsError(f"{path}: no 'factors' section, so this task has no continuous scene space "
                              "(add one, see config/perturbations/lift.yaml)")
-    return parse_factors(data.get("task"), data["factors"], source=str(path))
+    from robofail_ros.roles import parse_roles
+
+    return parse_factors(data.get("task"), data["factors"], source=str(path),
+                         roles=parse_roles(data.get("roles"), str(path)))
 
 
 def optional_factor_space(task_or_path: str | Path) -> FactorSpace | None:
@@ -216,8 +221,12 @@ class NoFactorsError(CatalogueError):
     """The catalogue has no `factors:` section."""
 
 
-def parse_factors(task: Any, entries: Any, source: str = "<memory>") -> FactorSpace:
-    """Validate a `factors:` list already parsed from YAML."""
+def parse_factors(task: Any, entries: Any, source: str = "<memory>",
+                  roles: Mapping[str, Any] | None = None) -> FactorSpace:
+    """Validate a `factors:` list already parsed from YAML; `roles` are the file's parsed roles (None: defaults)."""
+    from robofail_ros.roles import parse_roles
+
+    roles = roles if roles is not None else parse_roles(None, source)
     if not isinstance(task, str) or not task:
         raise CatalogueError(f"{source}: 'task' must be a robosuite task name such as Lift, got {task!r}")
     if not isinstance(entries, list) or not entries:
@@ -225,16 +234,16 @@ def parse_factors(task: Any, entries: Any, source: str = "<memory>") -> FactorSp
     factors: list[Factor] = []
     seen: set[str] = set()
     for i, entry in enumerate(entries):
-        f = _parse_factor(entry, f"{source}: factor #{i}")
+        f = _parse_factor(entry, f"{source}: factor #{i}", roles)
         if f.name in seen:
             raise CatalogueError(f"{source}: factor #{i}: duplicate name {f.name!r}")
         seen.add(f.name)
         factors.append(f)
     _check_colour_groups(factors, source)
-    return FactorSpace(task=task, factors=tuple(factors), source=source)
+    return FactorSpace(task=task, factors=tuple(factors), source=source, roles=roles)
 
 
-def _parse_factor(entry: Any, where: str) -> Factor:
+def _parse_factor(entry: Any, where: str, roles: Mapping[str, Any]) -> Factor:
     if not isinstance(entry, dict):
         raise CatalogueError(f"{where}: must be a mapping, got {type(entry).__name__}")
     name = entry.get("name")
@@ -280,7 +289,7 @@ def _parse_factor(entry: Any, where: str) -> Factor:
         raise CatalogueError(f"{where}: a log scale needs positive bounds, got low = {low:g}")
     if not low <= nominal <= high:
         raise CatalogueError(f"{where}: nominal value {nominal:g} is outside its range [{low:g}, {high:g}]{unit}")
-    targets = _check_targets(FACTOR_TARGETS[kind], entry.get("targets"), where)
+    targets = _check_targets(FACTOR_TARGETS[kind], entry.get("targets"), where, roles)
     rest = entry.get("rest_on_table", False)
     if not isinstance(rest, bool) or (rest and not (kind == "geom_size" and component == "z")):
         raise CatalogueError(f"{where}: 'rest_on_table' is a boolean and only meaningful for geom_size along z")

@@ -22,6 +22,7 @@ import numpy as np
 
 from robofail_ros.catalogue import Catalogue, CatalogueError, Perturbation, unknown_name_message
 from robofail_ros.factors import FACTOR_TARGETS, Factor, FactorSpace, targets_key
+from robofail_ros.roles import parse_roles, resolve_role
 
 _OBJ = mujoco.mjtObj
 _GEOM = mujoco.mjtGeom
@@ -54,6 +55,12 @@ _CAMERA_AXIS = {"pitch": (1.0, 0.0, 0.0), "yaw": (0.0, 1.0, 0.0), "roll": (0.0, 
 
 def _names(model: mujoco.MjModel, obj: int, count: int) -> list[str]:
     return [mujoco.mj_id2name(model, obj, i) or "" for i in range(count)]
+
+
+def _geom_label(model: mujoco.MjModel, i: int) -> str:
+    """A geom as errors name it: quoted name, or its index and body when robosuite left it unnamed."""
+    name = model.geom(i).name
+    return repr(name) if name else f"#{i} (unnamed, in body {model.body(model.geom_bodyid[i]).name!r})"
 
 
 def _half_extents(geom_type: int, size: np.ndarray) -> np.ndarray:
@@ -105,22 +112,29 @@ class LiveModelPerturber:
     def _bind(self, p: Perturbation) -> BoundPerturbation:
         where = f"perturbation {p.name!r} ({self.catalogue.source})"
         size_len = len(p.params["size"]) if p.kind == "geom_size" else None
-        return BoundPerturbation(p, self._resolve(where, p.kind, p.targets, size_len))
+        return BoundPerturbation(p, self._resolve(where, p.kind, p.targets, size_len, self.catalogue.roles))
 
     def _bind_factor(self, f: Factor) -> BoundFactor:
         where = f"factor {f.name!r} ({self.space.source})"
         kind = FACTOR_TARGETS[f.kind]
-        idx = self._resolve(where, kind, f.targets, 3 if kind == "geom_size" else None)
+        idx = self._resolve(where, kind, f.targets, 3 if kind == "geom_size" else None, self.space.roles)
         if f.kind == "geom_size":
             for i in idx:
                 if self.model.geom_type[i] != _GEOM.mjGEOM_BOX:
-                    raise CatalogueError(f"{where}: geom {self.model.geom(i).name!r} is not a box; "
+                    raise CatalogueError(f"{where}: geom {_geom_label(self.model, i)} is not a box; "
                                          "a per-axis size factor needs box geoms")
         return BoundFactor(f, idx)
 
-    def _resolve(self, where: str, kind: str, t: Mapping, size_len: int | None) -> tuple[int, ...]:
+    def _resolve(self, where: str, kind: str, t: Mapping, size_len: int | None,
+                 roles: Mapping | None = None) -> tuple[int, ...]:
         """Target selectors -> element indices in this model, or an error listing what the model has."""
         m = self.model
+        if "role" in t:
+            roles = roles or parse_roles(None, where)  # a catalogue built in code carries no roles: the defaults
+            idx = resolve_role(m, roles[t["role"]], kind, where)
+            if kind == "geom_size":
+                self._check_resizable(where, list(idx), size_len)
+            return idx
         if "geoms" in t or "geom_pattern" in t:
             names = _names(m, _OBJ.mjOBJ_GEOM, m.ngeom)
             idx: list[int] = []
@@ -137,13 +151,7 @@ class LiveModelPerturber:
                     raise CatalogueError(f"{where}: geom_pattern {t['geom_pattern']!r} matches no geom of this model")
                 idx.extend(matched)
             if kind == "geom_size":
-                for i in idx:
-                    gt = int(m.geom_type[i])
-                    if gt not in _RESIZABLE:
-                        raise CatalogueError(f"{where}: geom {names[i]!r} is not a box, sphere, capsule or cylinder")
-                    if size_len != _RESIZABLE[gt]:
-                        raise CatalogueError(
-                            f"{where}: geom {names[i]!r} needs {_RESIZABLE[gt]} size values, got {size_len}")
+                self._check_resizable(where, idx, size_len)
             return tuple(idx)
         if "lights" in t:
             names = _names(m, _OBJ.mjOBJ_LIGHT, m.nlight)
@@ -169,6 +177,16 @@ class LiveModelPerturber:
             if n not in names:
                 raise CatalogueError(f"{where}: " + unknown_name_message("body", n, names))
         return tuple(names.index(n) for n in t["bodies"])
+
+    def _check_resizable(self, where: str, idx: list[int], size_len: int | None) -> None:
+        """Every geom is a primitive whose size takes `size_len` values."""
+        for i in idx:
+            gt = int(self.model.geom_type[i])
+            name = _geom_label(self.model, i)
+            if gt not in _RESIZABLE:
+                raise CatalogueError(f"{where}: geom {name} is not a box, sphere, capsule or cylinder")
+            if size_len != _RESIZABLE[gt]:
+                raise CatalogueError(f"{where}: geom {name} needs {_RESIZABLE[gt]} size values, got {size_len}")
 
     # -- state -----------------------------------------------------------------------------
     def _field(self, name: str) -> np.ndarray:
