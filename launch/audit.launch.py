@@ -31,7 +31,8 @@ NODES = ("simulator", "policy", "perturbation", "adversary", "analysis")
 
 #: Launch arguments: name -> (which nodes take it as a parameter, parameter type, description).
 ARGUMENTS = {
-    "task": (("simulator", "policy", "perturbation", "adversary", "analysis"), str, "robosuite task (Lift, Stack)"),
+    "task": (("simulator", "policy", "perturbation", "adversary", "analysis"), str,
+             "robosuite task (Lift, Stack, PickPlaceCan, NutAssemblySquare)"),
     "policy": (("policy", "adversary"), str, "policy under test: vision, expert, robomimic:PATH, or package.module:ClassName"),
     "searcher": (("adversary", "analysis"), str, "over the catalogue: adaptive, ppo (the paper's), bandit or uniform; "
                  "over the continuous factor space: boundary, sobol, cmaes or ppo_box"),

@@ -108,7 +108,7 @@ def test_bad_values_for_the_audit_are_refused_before_any_progress_bar(tmp_path):
     }
     results = run_all(cases)
     expected = {
-        "task": ("'Foo'", "lift, stack"),
+        "task": ("'Foo'", "lift, nutassemblysquare, pickplacecan, stack"),
         "catalogue path": ("nowhere.yaml",),
         "searcher": ("'greedy'", "bandit"),
         "policy name": ("'visoin'", "vision, expert"),

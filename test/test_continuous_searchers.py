@@ -343,4 +343,4 @@ def test_bad_continuous_cli_input_is_refused_before_any_progress_bar(tmp_path, a
     assert done.returncode == 2 and message.replace("NOFACTORS", str(no_factors)) in done.stderr
     assert "episodes:" not in done.stderr and "control +" not in done.stderr  # no banner, no progress bar
     if "Tasks with one" in done.stderr:
-        assert "Tasks with one: Lift, Stack" in done.stderr
+        assert "Tasks with one: Lift, NutAssemblySquare, PickPlaceCan, Stack" in done.stderr

@@ -31,7 +31,7 @@ ADVERSARY_CAMERA = "agentview"
 
 #: Default episode horizons: about twice what the scripted expert needs (Lift ~47 steps, Stack ~93),
 #: far below robosuite's 500 so a failing episode does not cost ten successful ones.
-DEFAULT_HORIZON = {"Lift": 100, "Stack": 200}
+DEFAULT_HORIZON = {"Lift": 100, "Stack": 200, "PickPlaceCan": 300, "NutAssemblySquare": 300}
 
 
 @dataclass(frozen=True)
@@ -133,6 +133,9 @@ class SceneInfo:
     table_height: float
     cameras: dict[str, CameraModel]
     object_half_height: float
+    goal: np.ndarray | None = None
+    """Where the task wants its object (PickPlace: the centre of its quarter of the goal bin; NutAssembly: the
+    peg), for privileged policies; None where the goal is an object that moves (Stack) or there is none (Lift)."""
 
 
 def _import_robosuite():
@@ -275,13 +278,13 @@ class Simulation:
 
     def _nominal_scene(self) -> SceneInfo:
         names = [mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_CAMERA, i) for i in range(self.model.ncam)]
-        table_height = float(self.env.table_offset[2])
+        table_height = _table_height(self.env)
         cube_geoms = [i for i in range(self.model.ngeom)
                       if (mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_GEOM, i) or "").endswith("_g0")]
         half = float(self.model.geom_size[cube_geoms[0], 2]) if cube_geoms else 0.02
         return SceneInfo(
             task=self.config.task, action_dim=self.action_dim, control_freq=self.config.control_freq,
-            table_height=table_height, object_half_height=half,
+            table_height=table_height, object_half_height=half, goal=_goal_position(self.env),
             cameras={n: self.camera_model(n, self.config.image_size) for n in names if n},
         )
 
@@ -291,6 +294,24 @@ class Simulation:
         self._renderers.clear()
         with contextlib.suppress(Exception):
             self.env.close()
+
+
+def _table_height(env) -> float:
+    """Height of the surface the task's objects start on: robosuite's table tasks keep it as `table_offset`, the
+    bin tasks (PickPlace) place their objects in `bin1` at `bin1_pos`."""
+    if hasattr(env, "table_offset"):
+        return float(env.table_offset[2])
+    return float(env.bin1_pos[2])
+
+
+def _goal_position(env) -> np.ndarray | None:
+    """The fixed place a task puts its object, read from robosuite's own task state (None: no fixed goal)."""
+    if hasattr(env, "target_bin_placements") and hasattr(env, "object_id"):  # PickPlace, single-object modes
+        return np.array(env.target_bin_placements[env.object_id], dtype=float)
+    if hasattr(env, "peg1_body_id") and hasattr(env, "nut_id"):  # NutAssembly: nut i goes on peg i + 1
+        peg = env.peg1_body_id if env.nut_id == 0 else env.peg2_body_id
+        return np.array(env.sim.data.body_xpos[peg], dtype=float)
+    return None
 
 
 def default_worker_count() -> int:
