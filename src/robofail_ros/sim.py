@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 #: The camera the adversary (and the paper's figures) observe.
 ADVERSARY_CAMERA = "agentview"
 
-#: Default episode horizons: about twice what the scripted expert needs (Lift ~47 steps, Stack ~93),
-#: far below robosuite's 500 so a failing episode does not cost ten successful ones.
+#: Default episode horizons: about twice what the scripted expert needs (Lift ~47 steps, Stack ~93; PickPlaceCan
+#: and NutAssemblySquare ~180, at most 225 in 50 episodes each), far below robosuite's 500 so a failing episode
+#: does not cost ten successful ones.
 DEFAULT_HORIZON = {"Lift": 100, "Stack": 200, "PickPlaceCan": 300, "NutAssemblySquare": 300}
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from robofail_ros.policies.base import PolicyUnderTest
+from robofail_ros.policies.carry_scripts import CarryScript, NutScript
+from robofail_ros.sim import SceneInfo
 
 GRIP_OPEN, GRIP_CLOSED = -1.0, 1.0
 
@@ -78,6 +80,12 @@ class PickPlaceScript:
         return self._goto(eef, eef + [0.0, 0.0, 0.02], GRIP_OPEN, action_dim)  # release and back off
 
 
+#: Tasks whose object goes to a fixed goal (SceneInfo.goal): the script, and the observation prefix of the object.
+CARRY_TASKS: dict[str, tuple[type[CarryScript], str]] = {
+    "PickPlaceCan": (CarryScript, "Can"), "NutAssemblySquare": (NutScript, "SquareNut"),
+}
+
+
 class ScriptedExpert(PolicyUnderTest):
     """Grasps the object at its true simulated position (privileged state: no camera, no vision)."""
 
@@ -85,12 +93,25 @@ class ScriptedExpert(PolicyUnderTest):
 
     def __init__(self) -> None:
         self.script = PickPlaceScript()
+        self.carry: CarryScript | None = None
+        self.object = ""
+
+    def bind(self, scene: SceneInfo) -> None:
+        super().bind(scene)
+        script, self.object = CARRY_TASKS.get(scene.task, (None, ""))
+        self.carry = script() if script else None
 
     def start_episode(self) -> None:
         self.script.reset()
+        if self.carry is not None:
+            self.carry.reset()
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         eef = np.asarray(obs["robot0_eef_pos"])
+        if self.carry is not None:
+            return self.carry.act(eef, np.asarray(obs["robot0_eef_quat"]), np.asarray(obs[f"{self.object}_pos"]),
+                                  np.asarray(obs[f"{self.object}_quat"]), self.scene.goal, self.scene.table_height,
+                                  self.scene.action_dim)
         if "cubeA_pos" in obs:  # Stack: pick cube A, put it on cube B
             return self.script.act(eef, np.asarray(obs["cubeA_pos"]), np.asarray(obs["cubeB_pos"]), self.scene.action_dim)
         return self.script.act(eef, np.asarray(obs["cube_pos"]), None, self.scene.action_dim)
