@@ -341,6 +341,14 @@ def test_a_non_integer_episode_budget_is_refused_by_name(launch_module, tmp_path
         load_launch_file()._overrides(context, str(PARAMS_FILE))
 
 
+@pytest.mark.parametrize("task", ["PickPlaceCan", "NutAssemblySquare"])
+def test_a_task_argument_reaches_all_five_nodes_with_a_catalogue_for_it(launch_module, task):
+    context = launch_context(params_file=PARAMS_FILE, task=task)
+    overrides = load_launch_file()._overrides(context, str(PARAMS_FILE))
+    assert {node: evaluated(overrides[node], context).get("task") for node in NODES} == dict.fromkeys(NODES, task)
+    assert load_catalogue(task).task == task
+
+
 @pytest.mark.parametrize("where", ["argument", "params_file"])
 def test_a_policy_other_than_vision_gets_a_frame_every_step(launch_module, tmp_path, where):
     params = yaml.safe_load(PARAMS_FILE.read_text())
