@@ -34,7 +34,7 @@ def wrap(angle: float, period: float) -> float:
 
 @dataclass
 class CarryScript:
-    """above → descend → close → lift → carry (at `safe_height`) → lower → release → retreat, towards a fixed goal.
+    """above → descend → close → lift → carry (at `safe_height`) → lower → release → retreat, to a fixed goal.
 
     The default grasps the object at its centre with the fingers as they are and releases it `release_height`
     above the goal: the can. `NutScript` changes where to grasp, how to turn, and when to let go.
