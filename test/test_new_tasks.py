@@ -88,6 +88,15 @@ def test_perturbations_survive_reset(sim):
     assert sim.active_perturbations == sim.catalogue.names
 
 
+def test_the_nominal_scene_knows_where_the_object_rests_and_where_it_goes(sim):
+    sim.reset(2)
+    for _ in range(10):
+        sim.step(np.zeros(sim.action_dim))
+    resting = sim.data.body(OBJECT[sim.config.task]).xpos[2]
+    assert resting == pytest.approx(sim.scene.table_height + sim.scene.object_half_height, abs=0.003)
+    assert sim.scene.goal is not None and sim.scene.goal.shape == (3,)
+
+
 def test_the_object_role_is_the_object_the_task_moves(sim):
     body = sim.model.body(OBJECT[sim.config.task]).id
     heavy = next(n for n in sim.catalogue.names if n.endswith("_heavy"))

@@ -283,6 +283,12 @@ class Simulation:
         cube_geoms = [i for i in range(self.model.ngeom)
                       if (mujoco.mj_id2name(self.model, mujoco.mjtObj.mjOBJ_GEOM, i) or "").endswith("_g0")]
         half = float(self.model.geom_size[cube_geoms[0], 2]) if cube_geoms else 0.02
+        role = self.catalogue.roles.get("object")
+        if role is not None and not role.default:  # a task that names its object: that object, not the first *_g0
+            from robofail_ros.roles import resolve_role
+
+            colliding = resolve_role(self.model, role, "geom_friction", f"{self.catalogue.source}: object height")
+            half = float(self.model.geom_aabb[list(colliding), 5].max())  # half-height in the geom's own frame
         return SceneInfo(
             task=self.config.task, action_dim=self.action_dim, control_freq=self.config.control_freq,
             table_height=table_height, object_half_height=half, goal=_goal_position(self.env),
@@ -298,11 +304,15 @@ class Simulation:
 
 
 def _table_height(env) -> float:
-    """Height of the surface the task's objects start on: robosuite's table tasks keep it as `table_offset`, the
-    bin tasks (PickPlace) place their objects in `bin1` at `bin1_pos`."""
+    """Height of the surface the task's objects start on: robosuite's table tasks keep it as `table_offset`; the
+    bin tasks (PickPlace) place their objects on the floor of `bin1`, its lowest colliding box, whose top we read."""
     if hasattr(env, "table_offset"):
         return float(env.table_offset[2])
-    return float(env.bin1_pos[2])
+    model, data = env.sim.model._model, env.sim.data._data
+    body = model.body("bin1").id
+    floor = min((i for i in range(model.ngeom) if model.geom_bodyid[i] == body and model.geom_contype[i]),
+                key=lambda i: data.geom_xpos[i, 2])
+    return float(data.geom_xpos[floor, 2] + model.geom_size[floor, 2])
 
 
 def _goal_position(env) -> np.ndarray | None:
