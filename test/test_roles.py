@@ -74,6 +74,7 @@ def test_lift_written_with_roles_binds_like_its_geom_names(lift_sim):
     ({"role": "lights"}, r"kind geom_rgba needs a role of bodies, and role 'lights' \(default: lights 'all'\) names "
                          "lights"),
     ({"role": "table", "geoms": ["table_visual"]}, "targets.role names the whole target and takes no other selector"),
+    ({"role": ["table"]}, r"unknown role \['table'\] \(did you mean table\?\); known: camera, lights, object, robot"),
 ])
 def test_a_bad_role_target_is_refused_on_load_naming_what_is_accepted(targets, message):
     data = {"task": "Lift", "roles": {"object": "cube_main"},
@@ -118,3 +119,12 @@ def test_a_role_without_the_geoms_a_kind_edits_is_refused(lift_sim):
                                              r"have no visual geoms \(group 1, no collisions\) for kind geom_rgba "
                                              r"\(2 geoms in all\)"):
         LiveModelPerturber(lift_sim.model, parse_catalogue(data, source="marker.yaml"))
+
+
+def test_a_camera_edit_through_a_body_role_is_refused_naming_both():
+    data = {"task": "Lift", "roles": {"object": "cube_main"},
+            "perturbations": [{"name": "shift", "kind": "camera_pose", "targets": {"role": "object"},
+                               "offset": [0, 0, 0.1]}]}
+    with pytest.raises(CatalogueError, match=r"kind camera_pose needs a role of cameras, and role 'object' "
+                                             r"\(defined: bodies \['cube_main'\]\) names bodies"):
+        parse_catalogue(data, source="mine.yaml")

@@ -46,6 +46,8 @@ ROLE_SELECTORS = ("bodies", "body_pattern", "lights", "cameras")
 #: The model element a role of each selector stands for.
 _ELEMENT = {"bodies": "body", "body_pattern": "body", "lights": "light", "cameras": "camera"}
 
+_PLURAL = {"body": "bodies", "light": "lights", "camera": "cameras"}
+
 #: The elements each edit kind acts on: body roles serve the geom kinds (through their geoms) and mass.
 KIND_ELEMENT = {
     "geom_rgba": "body", "geom_size": "body", "geom_friction": "body", "body_mass": "body",
@@ -129,13 +131,13 @@ def _parse_role(name: str, spec: Any, source: str, default: bool) -> Role:
 
 def check_role_target(kind: str, name: Any, roles: Mapping[str, Role], where: str) -> str:
     """A `targets: {role: name}` checked against the roles known to the file and the kind's elements."""
-    if name not in roles:
+    if not isinstance(name, str) or name not in roles:
         raise CatalogueError(f"{where}: " + unknown_name_message("role", name, sorted(roles))
                              + " (define it under 'roles:')")
     role, needs = roles[name], KIND_ELEMENT[kind]
     if role.element != needs:
-        raise CatalogueError(f"{where}: kind {kind} needs a role of {'bodies' if needs == 'body' else needs + 's'}, "
-                             f"and {role.describe()} names {role.element}s")
+        raise CatalogueError(f"{where}: kind {kind} needs a role of {_PLURAL[needs]}, and {role.describe()} names "
+                             f"{_PLURAL[role.element]}")
     return name
 
 
