@@ -128,3 +128,14 @@ def test_a_camera_edit_through_a_body_role_is_refused_naming_both():
     with pytest.raises(CatalogueError, match=r"kind camera_pose needs a role of cameras, and role 'object' "
                                              r"\(defined: bodies \['cube_main'\]\) names bodies"):
         parse_catalogue(data, source="mine.yaml")
+
+
+def test_a_factor_space_built_without_its_roles_is_refused_on_binding_not_with_a_key_error(lift_sim):
+    space = parse_factors("Lift", [{"name": "heft", "kind": "body_mass", "targets": {"role": "object"}, "low": 0.5,
+                                    "high": 2.0, "nominal": 1.0}], source="can.yaml", roles=parse_roles(
+        {"object": "cube_main"}, "can.yaml"))
+    bare = type(space)(task=space.task, factors=space.factors, source=space.source)  # as code may build one
+    assert LiveModelPerturber(lift_sim.model, lift_sim.catalogue, space)._factors["heft"].indices == (
+        lift_sim.model.body("cube_main").id,)
+    with pytest.raises(CatalogueError, match=r"factor 'heft' \(can.yaml\): unknown role 'object'; known: camera"):
+        LiveModelPerturber(lift_sim.model, lift_sim.catalogue, bare)

@@ -22,7 +22,7 @@ import numpy as np
 
 from robofail_ros.catalogue import Catalogue, CatalogueError, Perturbation, unknown_name_message
 from robofail_ros.factors import FACTOR_TARGETS, Factor, FactorSpace, targets_key
-from robofail_ros.roles import parse_roles, resolve_role
+from robofail_ros.roles import check_role_target, parse_roles, resolve_role
 
 _OBJ = mujoco.mjtObj
 _GEOM = mujoco.mjtGeom
@@ -131,7 +131,7 @@ class LiveModelPerturber:
         m = self.model
         if "role" in t:
             roles = roles or parse_roles(None, where)  # a catalogue built in code carries no roles: the defaults
-            idx = resolve_role(m, roles[t["role"]], kind, where)
+            idx = resolve_role(m, roles[check_role_target(kind, t["role"], roles, where)], kind, where)
             if kind == "geom_size":
                 self._check_resizable(where, list(idx), size_len)
             return idx
