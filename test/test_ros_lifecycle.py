@@ -118,6 +118,51 @@ def test_ctrl_c_on_the_cli_writes_the_report_of_the_finished_episodes_and_says_h
     assert results["interrupted"] == f"interrupted after {done} of 62 episodes" and results["total_episodes"] == done
 
 
+def process_group(pgid: int) -> dict[int, str]:
+    """{pid: command line} of the live processes in process group `pgid`, from /proc."""
+    members = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()  # after "pid (name)": state ppid pgrp …
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members[int(stat.parent.name)] = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, IndexError, ValueError):
+            continue
+    return members
+
+
+def a_worker_started(pgid: int) -> bool:
+    """The fork server has forked a worker: two processes run its command line (workers are forked copies)."""
+    return sum("multiprocessing.forkserver" in line for line in process_group(pgid).values()) >= 2
+
+
+@pytest.mark.parametrize("launcher", [[], ["sh", "-c", 'trap "" INT; exec "$@"', "sh"]],
+                         ids=["from a terminal", "by a parent that ignores SIGINT"])
+def test_ctrl_c_while_the_workers_start_stops_cleanly_with_the_report_of_what_is_done(tmp_path, launcher):
+    """Ctrl-C at the moment the first worker process exists, while it still imports and builds its simulation:
+    the audit stops (even when launched with SIGINT ignored, as a background job of a script is), no process
+    prints a traceback, the report marked interrupted is written, and no worker is left behind."""
+    out = tmp_path / "audit"
+    command = [*launcher, sys.executable, "-m", "robofail_ros.cli", "audit", "--searcher", "uniform", "--episodes",
+               "4", "--control-episodes", "2", "--workers", "2", "--out", str(out)]
+    cli = subprocess.Popen(command, env=ros_env(0), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, start_new_session=True)
+    try:
+        assert wait_until(lambda: a_worker_started(cli.pid), 300, 0.01)
+        os.killpg(cli.pid, signal.SIGINT)
+        output, _ = cli.communicate(timeout=120)
+    finally:
+        if cli.poll() is None:
+            os.killpg(cli.pid, signal.SIGKILL)
+    done = len(logged(out))
+    assert cli.returncode == 130, output
+    assert "Traceback" not in output, output
+    assert f"interrupted after {done} of 6 episodes" in output and "run the same command to resume" in output
+    results = json.loads((out / "results.json").read_text())
+    assert results["interrupted"] == f"interrupted after {done} of 6 episodes" and results["total_episodes"] == done
+    assert wait_until(lambda: not process_group(cli.pid), 10), process_group(cli.pid)
+
+
 # -- the adversary: interrupted audits, audits that end, workers that leave -------------------------------------
 def audit_graph(d: int, tmp_path: Path, out: Path, adversary: dict, policy: bool = True,
                 namespace: str | None = None) -> dict[str, NodeProcess]:

@@ -236,13 +236,16 @@ def _run_locked(config: AuditConfig, out_dir: Path, overwrite: bool, on_record, 
         on_start()
     if make_env is None:
         from robofail_ros.workers import make_vec_env as make_env
-    vec_env = make_env(config, loaded.episodes, f"r{int(time.time())}")
+    vec_env: VecEnv | None = None
     scene_analysis = None
     stop: AuditInterrupted | None = None
     try:
-        ctx = SearchContext(config, vec_env, recorder, audit_log, catalogue.names, out_dir, space=space,
-                            snapshots=loaded.snapshots)
         try:
+            # Inside the try: starting the workers takes seconds (tens on a loaded machine), and a Ctrl-C then
+            # is a stop like any other, answered with the report of the episodes already logged.
+            vec_env = make_env(config, loaded.episodes, f"r{int(time.time())}")
+            ctx = SearchContext(config, vec_env, recorder, audit_log, catalogue.names, out_dir, space=space,
+                                snapshots=loaded.snapshots)
             ctx.run_jobs([j for j in control_jobs(config) if j.episode_id not in recorder])
             check_control_run(recorder.records, config)
             pi = make_searcher(config.searcher).run(ctx, config.episodes)
@@ -263,9 +266,10 @@ def _run_locked(config: AuditConfig, out_dir: Path, overwrite: bool, on_record, 
             files = write_scene_outputs(vec_env if stop is None else None, scene_analysis, recorder.records, space,
                                         out_dir, film and stop is None) if write_files else []
     finally:
-        if stop is None:
+        # vec_env is None when the audit stopped while its workers started: make_vec_env ended those it had started
+        if vec_env is not None and stop is None:
             vec_env.close()
-        else:  # episodes may still be running in it: end them, their results would not be recorded anyway
+        elif vec_env is not None:  # episodes may still be running in it: end them, their results would not count
             from robofail_ros.workers import abandon
 
             abandon(vec_env)

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from robofail_ros.audit import AuditFolderError, PolicyCannotRun
@@ -302,7 +305,35 @@ def _replay(args: argparse.Namespace) -> int:
     return 0 if same else 1
 
 
+@contextlib.contextmanager
+def _ctrl_c_raises():
+    """SIGINT raises KeyboardInterrupt in here, whatever this process inherited; the old disposition after.
+
+    SIGINT is how an audit is stopped (Ctrl-C, `docker stop`, `kill -INT`), and the stop writes the report of
+    the finished episodes. But Python makes SIGINT a KeyboardInterrupt only if its parent left SIGINT at the
+    default: started with SIGINT ignored (a background job of a non-interactive shell, for one) or blocked, the
+    audit ignored every stop request, ran its whole budget and exited 0.
+    """
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    blocked = signal.SIGINT in signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if blocked:
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        if previous is not None:  # None: set outside Python, nothing to restore it with
+            signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
+    with _ctrl_c_raises():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from copy import deepcopy
 from typing import Iterable
@@ -34,26 +35,82 @@ def make_vec_env(config: AuditConfig, completed: Iterable[EpisodeRecord] = (), r
     ]
     if n == 1:
         return DummyVecEnv(fns)
-    return SubprocVecEnv(fns, start_method="forkserver")
+    return _start_worker_processes(fns)
+
+
+def _start_worker_processes(fns: list) -> SubprocVecEnv:
+    """SubprocVecEnv(fns), stoppable by Ctrl-C at any moment of its start (seconds: each worker imports and builds
+    a simulation) without a traceback from any process, the workers already started ended by `abandon`.
+
+    A Ctrl-C inside a process start is held until the starts are done: cut short between connecting to the fork
+    server and handing it the new worker's pipes, the start killed the fork server (EOFError traceback). Held,
+    it is raised once the constructor returns; a second Ctrl-C while it waits for the workers is raised at once.
+    """
+    _start_forkserver_deaf_to_ctrl_c()
+    vec_env = SubprocVecEnv.__new__(SubprocVecEnv)  # built in two steps, so `abandon` can reach what it started
+    held: list[int] = []
+
+    def hold_while_starting(signum, frame) -> None:
+        if len(getattr(vec_env, "processes", ())) < len(fns):
+            held.append(signum)
+        else:
+            raise KeyboardInterrupt
+
+    hold = (threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler)  # else SIGINT is not ours to take
+    try:
+        previous = signal.signal(signal.SIGINT, hold_while_starting) if hold else None
+        try:
+            vec_env.__init__(fns, start_method="forkserver")
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
+        if held:
+            raise KeyboardInterrupt
+    except BaseException:
+        abandon(vec_env)
+        raise
+    return vec_env
+
+
+def _start_forkserver_deaf_to_ctrl_c() -> None:
+    """Start multiprocessing's fork server, unless it runs already, with SIGINT blocked.
+
+    Ctrl-C reaches the whole process group. A worker ignores SIGINT only once `_worker_process_env` runs, after
+    seconds of imports, so a Ctrl-C before that killed it with a traceback (and the fork server, in its own
+    first tenth of a second). Blocked here, SIGINT stays blocked in the fork server and in every worker it forks,
+    from their first instruction. This process unblocks it at once: a Ctrl-C meanwhile is raised right after.
+    """
+    from multiprocessing import forkserver, resource_tracker
+
+    resource_tracker.ensure_running()  # first: starting it unblocks SIGINT again (bpo-33613), undoing ours
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _worker_process_env(**kwargs) -> AdversaryEnv:
     """A worker process's environment. Ctrl-C reaches the whole process group, but stopping is the parent's
     job (it writes the report, then ends the workers with `abandon`): a worker that took SIGINT itself died
-    mid-step with a traceback."""
+    mid-step with a traceback. (SIGINT is blocked in workers already, see `_start_forkserver_deaf_to_ctrl_c`;
+    ignoring it here too covers a fork server that something else started.)"""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     return AdversaryEnv(**kwargs)
 
 
 def abandon(vec_env: VecEnv) -> None:
     """Close a VecEnv whose audit was interrupted, without waiting for the episodes still running in it (a
-    worker process may have a whole batch left): worker processes are terminated, local environments closed."""
+    worker process may have a whole batch left): worker processes are terminated, local environments closed.
+    A SubprocVecEnv whose constructor was interrupted has only the processes it had started."""
     if isinstance(vec_env, SubprocVecEnv):
-        for process in vec_env.processes:
+        processes = getattr(vec_env, "processes", [])
+        for process in processes:
             process.terminate()
-        for process in vec_env.processes:
+        for process in processes:
             process.join(timeout=5)
-        for remote in vec_env.remotes:
+        for remote in (*getattr(vec_env, "remotes", ()), *getattr(vec_env, "work_remotes", ())):
             remote.close()
         vec_env.closed = True
     else:
