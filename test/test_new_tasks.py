@@ -15,7 +15,7 @@ from robofail_ros.episode import run_episode
 from robofail_ros.perturb import LiveModelPerturber
 from robofail_ros.policies import ScriptedExpert
 from robofail_ros.sim import SimConfig, Simulation
-from test_factors import rollout
+from test_factors import assert_every_named_perturbation_equals_its_scene
 from test_perturb import assert_identical, model_arrays
 
 TASKS = ("PickPlaceCan", "NutAssemblySquare")
@@ -68,15 +68,7 @@ def test_random_scenes_of_every_factor_clear_bit_for_bit(sim):
 
 
 def test_every_named_perturbation_equals_its_scene_in_image_and_physics(sim):
-    for name in sim.catalogue.names:
-        scene = sim.perturber.scene_of(name)
-        assert scene, f"{name} has an empty scene"
-        sim.set_perturbations([name])
-        named_image, named_qpos = rollout(sim, seed=3)
-        sim.set_perturbations([], scene)
-        scene_image, scene_qpos = rollout(sim, seed=3)
-        assert np.array_equal(named_image, scene_image), f"{name}: the scene renders differently"
-        assert all(np.array_equal(a, b) for a, b in zip(named_qpos, scene_qpos)), f"{name}: the scene moves differently"
+    assert_every_named_perturbation_equals_its_scene(sim)
 
 
 def test_perturbations_survive_reset(sim):

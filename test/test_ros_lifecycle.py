@@ -101,10 +101,17 @@ def test_ctrl_c_on_the_cli_writes_the_report_of_the_finished_episodes_and_says_h
     out = tmp_path / "audit"
     command = [sys.executable, "-m", "robofail_ros.cli", "audit", "--searcher", "uniform", "--episodes", "60",
                "--control-episodes", "2", "--workers", "2", "--out", str(out)]
+    interrupt_and_check_the_report(command, out, 62, lambda cli: len(logged(out)) >= 4)
+
+
+def interrupt_and_check_the_report(command: list[str], out: Path, total: int, ready, poll: float = 0.05) -> int:
+    """Start the CLI in its own session, send its process group SIGINT once `ready(cli)`, and check the clean
+    stop: exit 130, no traceback, the 'interrupted after N of M' message and the results.json that says so.
+    Returns the CLI's pid (its process group)."""
     cli = subprocess.Popen(command, env=ros_env(0), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, start_new_session=True)
     try:
-        assert wait_until(lambda: len(logged(out)) >= 4, 300)
+        assert wait_until(lambda: ready(cli), 300, poll)
         os.killpg(cli.pid, signal.SIGINT)
         output, _ = cli.communicate(timeout=120)
     finally:
@@ -113,9 +120,10 @@ def test_ctrl_c_on_the_cli_writes_the_report_of_the_finished_episodes_and_says_h
     done = len(logged(out))
     assert cli.returncode == 130, output
     assert "Traceback" not in output, output
-    assert f"interrupted after {done} of 62 episodes" in output and "run the same command to resume" in output
+    assert f"interrupted after {done} of {total} episodes" in output and "run the same command to resume" in output
     results = json.loads((out / "results.json").read_text())
-    assert results["interrupted"] == f"interrupted after {done} of 62 episodes" and results["total_episodes"] == done
+    assert results["interrupted"] == f"interrupted after {done} of {total} episodes" and results["total_episodes"] == done
+    return cli.pid
 
 
 def process_group(pgid: int) -> dict[int, str]:
@@ -145,22 +153,8 @@ def test_ctrl_c_while_the_workers_start_stops_cleanly_with_the_report_of_what_is
     out = tmp_path / "audit"
     command = [*launcher, sys.executable, "-m", "robofail_ros.cli", "audit", "--searcher", "uniform", "--episodes",
                "4", "--control-episodes", "2", "--workers", "2", "--out", str(out)]
-    cli = subprocess.Popen(command, env=ros_env(0), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, start_new_session=True)
-    try:
-        assert wait_until(lambda: a_worker_started(cli.pid), 300, 0.01)
-        os.killpg(cli.pid, signal.SIGINT)
-        output, _ = cli.communicate(timeout=120)
-    finally:
-        if cli.poll() is None:
-            os.killpg(cli.pid, signal.SIGKILL)
-    done = len(logged(out))
-    assert cli.returncode == 130, output
-    assert "Traceback" not in output, output
-    assert f"interrupted after {done} of 6 episodes" in output and "run the same command to resume" in output
-    results = json.loads((out / "results.json").read_text())
-    assert results["interrupted"] == f"interrupted after {done} of 6 episodes" and results["total_episodes"] == done
-    assert wait_until(lambda: not process_group(cli.pid), 10), process_group(cli.pid)
+    pgid = interrupt_and_check_the_report(command, out, 6, lambda cli: a_worker_started(cli.pid), poll=0.01)
+    assert wait_until(lambda: not process_group(pgid), 10), process_group(pgid)
 
 
 # -- the adversary: interrupted audits, audits that end, workers that leave -------------------------------------
