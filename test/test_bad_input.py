@@ -104,6 +104,7 @@ def test_bad_values_for_the_audit_are_refused_before_any_progress_bar(tmp_path):
         "typo'd geom": ("audit", "--catalogue", str(typo_geom), *out),
         "typo'd factor geom": ("audit", "--continuous", "--catalogue", str(typo_factor), *out),
         "missing camera": ("audit", "--policy", "broken_policies:MissingCamera", *out),
+        "policy not made for the task": ("audit", "--task", "PickPlaceCan", *out),
         "folder of another task": ("audit", "--task", "Stack", *out),
     }
     results = run_all(cases)
@@ -126,6 +127,7 @@ def test_bad_values_for_the_audit_are_refused_before_any_progress_bar(tmp_path):
         "typo'd geom": ("cube_g0_vsi", "cube_g0_vis"),
         "typo'd factor geom": ("cube_friction", "cube_gO", "cube_g0"),
         "missing camera": ("wristcam_typo", "agentview"),
+        "policy not made for the task": ("'vision_scripted'", "Lift, Stack, not PickPlaceCan", "--policy expert"),
         "folder of another task": (str(existing), "sim.task: 'Lift' there, 'Stack' here", "--overwrite"),
     }
     failures = {}

@@ -24,6 +24,7 @@ from robofail_ros.continuous.result import SceneAnalysis
 from robofail_ros.episode import ABORTED, FAILURE, EpisodeRecord
 from robofail_ros.factors import FactorSpace
 from robofail_ros.policies import PolicySpecError, PolicyUnderTest, load_policy
+from robofail_ros.policies.base import check_task
 from robofail_ros.record import LOCK_NAME, LOG_NAME, AuditLog, FolderLock, Recorder, load_log
 from robofail_ros.searchers import SearchContext, make_searcher
 
@@ -197,6 +198,8 @@ def check_against_model(config: AuditConfig, catalogue: Catalogue, space: Factor
         model = env.sim.model._model
         LiveModelPerturber(model, catalogue, space)
         cameras = sorted(model.camera(i).name for i in range(model.ncam))
+        if policy is not None:
+            check_task(policy, config.sim.task)
         missing = [c for c in (policy.needs.cameras if policy is not None else ()) if c not in cameras]
         if missing:
             raise PolicySpecError(f"policy {config.policy!r} reads camera(s) {', '.join(missing)}, which task "

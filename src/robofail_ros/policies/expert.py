@@ -90,6 +90,7 @@ class ScriptedExpert(PolicyUnderTest):
     """Grasps the object at its true simulated position (privileged state: no camera, no vision)."""
 
     policy_id = "scripted_expert"
+    tasks = ("Lift", "Stack", *CARRY_TASKS)
 
     def __init__(self) -> None:
         self.script = PickPlaceScript()

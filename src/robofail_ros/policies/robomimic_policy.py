@@ -63,6 +63,8 @@ class RobomimicPolicy(PolicyUnderTest):
         size = int(shapes[self.image_keys[0]][-1]) if self.image_keys else 84
         self.needs = ObservationNeeds(cameras=cameras, image_size=size, camera_every=1)
         self.algo_name = ckpt["algo_name"]
+        env_name = (ckpt.get("env_metadata") or {}).get("env_name")
+        self.tasks = (env_name,) if env_name else ()  # trained on one task's demos: refuse the others
         self.checkpoint_sha256 = sha256_file(self.checkpoint)
         self.policy_id = self._policy_id()
 

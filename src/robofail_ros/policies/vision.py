@@ -51,6 +51,8 @@ class VisionScriptedPolicy(PolicyUnderTest):
 
     policy_id = "vision_scripted"
     needs = ObservationNeeds(cameras=(ADVERSARY_CAMERA,), image_size=84, camera_every=0)
+    tasks = ("Lift", "Stack")
+    """Its colour detector knows the red cube and the green one; the can and the nut are other shapes and colours."""
 
     def __init__(self, pick_colour: str = "red", place_colour: str = "green") -> None:
         for c in (pick_colour, place_colour):
