@@ -495,3 +495,37 @@ def test_every_node_follows_its_launch_and_the_adversary_has_time_to_write_its_r
     [adversary] = [a for a in nodes if a.node_executable == names.ADVERSARY]
     timeout = float("".join(s.perform(context) for s in adversary.sigterm_timeout))
     assert timeout > SHUTDOWN_GRACE_ADVERSARY  # its own watchdog ends it before launch escalates
+
+
+def launched_parameters(node, context) -> tuple:
+    """What a launched node is given, in order (later wins, as in rcl): the params file's path, then a dict."""
+    from launch_ros.utilities import evaluate_parameters
+
+    return evaluate_parameters(context, node._Node__parameters)  # normalised by launch_ros when the Node was made
+
+
+@pytest.mark.parametrize("task", ["PickPlaceCan", "NutAssemblySquare"])
+def test_the_real_launch_description_gives_every_node_the_new_task_over_the_files_lift(launch_module, tmp_path,
+                                                                                        monkeypatch, task):
+    """`ros2 launch robofail_ros audit.launch.py task:=<task> policy:=expert`, built as `ros2 launch` builds it:
+    the description's OpaqueFunction makes the five nodes, each given the file and then the task, so the task
+    beats the file's `task: Lift`; the expert gets a frame every step and the launch ends with the audit."""
+    from launch.actions import OpaqueFunction
+
+    fake_ament_prefix(tmp_path, monkeypatch, "robofail_ros")
+    context = launch_context(params_file=PARAMS_FILE, task=task, policy="expert")
+    description = launch_module.get_launch_description(context)
+    [make_nodes] = [e for e in description.entities if isinstance(e, OpaqueFunction)]
+    nodes = {n.node_executable: n for n in launch_nodes(make_nodes.execute(context))}
+    assert set(nodes) == set(NODES)
+
+    given = {}
+    for name, node in nodes.items():
+        params_file, overrides = launched_parameters(node, context)
+        assert Path(params_file) == PARAMS_FILE
+        assert yaml.safe_load(PARAMS_FILE.read_text())[f"/**/{name}"]["ros__parameters"]["task"] == "Lift"
+        given[name] = overrides
+    assert {name: overrides.get("task") for name, overrides in given.items()} == dict.fromkeys(NODES, task)
+    assert given[names.POLICY]["policy"] == given[names.ADVERSARY]["policy"] == "expert"
+    assert given[names.SIMULATOR]["camera_every"] == 1
+    assert given[names.ADVERSARY]["exit_when_done"] is True
