@@ -50,16 +50,34 @@ PULLS = (1 / 2, 1 / 4, 1 / 8, 1 / 16)
 
 
 def candidate_points(space: FactorSpace, n: int, seed: int, batch_no: int) -> np.ndarray:
-    """n candidates for one batch: half scrambled Sobol points of the whole box, half pulled towards nominal.
+    """n candidates for one batch: a third scrambled Sobol points of the whole box, a third pulled towards nominal,
+    a third on the factor axes through nominal.
 
-    The pulled half keeps PULLS (cycled) of each point's offset from the nominal scene, so the candidates cover the
-    whole box and, densely, the neighbourhood of nominal where the policy is known to work.
+    The pulled third keeps PULLS (cycled) of each point's offset from the nominal scene, so the candidates cover the
+    whole box and, densely, the neighbourhood of nominal where the policy is known to work. The axis third moves one
+    factor (cycled) to a scrambled Sobol value and keeps every other at nominal: the reported thresholds are the
+    crossings of P(failure) along exactly these lines, and when most of the box fails (the vision policy) no box
+    or pulled point lies on them, so without this third a threshold is read off a model that never saw its line.
     """
-    box = sobol_points(space.dim, n - n // 2, [seed, batch_no + 1])
     nominal = space.to_unit(space.nominal)
-    offsets = sobol_points(space.dim, n // 2, [seed, batch_no + 1, 1]) - nominal
-    pulls = np.resize(np.asarray(PULLS), n // 2)[:, None]
-    return np.vstack([box, nominal + pulls * offsets])
+    n_box, n_pulled = n - 2 * (n // 3), n // 3
+    box = sobol_points(space.dim, n_box, [seed, batch_no + 1])
+    offsets = sobol_points(space.dim, n_pulled, [seed, batch_no + 1, 1]) - nominal
+    pulls = np.resize(np.asarray(PULLS), n_pulled)[:, None]
+    return np.vstack([box, nominal + pulls * offsets, axis_points(nominal, n // 3, [seed, batch_no + 1, 2])])
+
+
+def axis_points(nominal: np.ndarray, n: int, seed) -> np.ndarray:
+    """n points on the lines through `nominal` parallel to the axes: point k moves factor k % dim.
+
+    Each factor's values are one column of a scrambled Sobol design, so every line is covered evenly.
+    """
+    nominal = np.asarray(nominal, dtype=float)
+    dim, k = len(nominal), np.arange(n)
+    values = sobol_points(dim, -(-n // dim), seed)
+    points = np.repeat(nominal[None, :], n, axis=0)
+    points[k, k % dim] = values[k // dim, k % dim]
+    return points
 
 
 @dataclass
