@@ -11,7 +11,7 @@ pytest.importorskip("robomimic", reason="the policy zoo needs the zoo extra (req
 from robofail_ros.episode import ABORTED, run_episode  # noqa: E402
 from robofail_ros.policies import PolicySpecError, load_policy  # noqa: E402
 from robofail_ros.policies.base import check_task  # noqa: E402
-from robofail_ros.zoo.spec import Budget, CAMERAS, IMAGE_SIZE, PROPRIO_KEYS, modality_keys  # noqa: E402
+from robofail_ros.zoo.spec import Budget, CAMERAS, default_budget, IMAGE_SIZE, PROPRIO_KEYS, modality_keys  # noqa: E402
 
 from conftest import TINY_ZOO_BUDGET  # noqa: E402
 
@@ -75,6 +75,14 @@ def test_a_tiny_checkpoint_is_a_policy_under_test(tiny_models, clean_lift_sim, n
     record = run_episode(clean_lift_sim, policy, ["table_red"], seed=3)
     assert record.outcome != ABORTED, record.reason
     assert record.steps > 0 and record.policy_id.startswith("robomimic-")
+
+
+def test_default_budgets_grow_with_the_task_and_name_an_unknown_task():
+    lift = default_budget("bc", "low_dim")
+    assert default_budget("bc", "low_dim", task="PickPlaceCan").steps == 4 * lift.steps  # longer, multi-phase demos
+    assert default_budget("bc", "low_dim", task="Stack") == lift
+    with pytest.raises(ValueError, match="unknown task 'Pick'; accepted: Lift, Stack, PickPlaceCan"):
+        default_budget("bc", "low_dim", task="Pick")
 
 
 def test_a_checkpoint_is_refused_on_a_task_it_was_not_trained_for(tiny_models):

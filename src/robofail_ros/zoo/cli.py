@@ -94,7 +94,7 @@ def _build(args: argparse.Namespace) -> int:
     try:
         for modality in args.modalities:
             for algo in args.algos:
-                d = default_budget(algo, modality, args.demos)
+                d = default_budget(algo, modality, args.demos, task)
                 budget = Budget(args.steps or d.steps, args.batch_size or d.batch_size, args.demos)
                 bar = tqdm(total=budget.steps, desc=f"{algo}-{modality}", unit="step", dynamic_ncols=True)
 

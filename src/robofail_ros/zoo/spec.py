@@ -88,11 +88,18 @@ IMAGE_CQL_BATCH = 8
 """CQL encodes every observation 10 more times per critic (its random-action samples): half the image batch."""
 
 
-def default_budget(algo: str, modality: str, demos: int = DEFAULT_DEMOS) -> Budget:
+#: DEFAULT_STEPS are sized on Lift (~47-step demos, one phase to learn). The carry tasks' demos are ~180 steps with
+#: grasp, carry and release phases: low-dim BC (100 demos) reached 2/50 nominal on PickPlaceCan and 5/50 on
+#: NutAssemblySquare at 10000 steps, 41/50 and 30/50 at 40000 (~5 and ~8 min here).
+TASK_STEP_FACTOR = {"PickPlaceCan": 4, "NutAssemblySquare": 4}
+
+
+def default_budget(algo: str, modality: str, demos: int = DEFAULT_DEMOS, task: str = "Lift") -> Budget:
     check_choice("algorithm", algo, ALGOS)
     check_choice("modality", modality, MODALITIES)
+    check_choice("task", task, TASKS)
     batch = IMAGE_CQL_BATCH if algo == "cql" and modality != "low_dim" else DEFAULT_BATCH[modality]
-    return Budget(DEFAULT_STEPS[modality][algo], batch, demos)
+    return Budget(DEFAULT_STEPS[modality][algo] * TASK_STEP_FACTOR.get(task, 1), batch, demos)
 
 
 def model_name(algo: str, modality: str, task: str) -> str:
