@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,8 @@ def _radar(analysis: AuditAnalysis, path: Path) -> Path:
     unmeasured = int((~np.isfinite(rate)).sum())
     if unmeasured and has_rate:
         subtitle = "; ".join(s for s in (subtitle, f"{unmeasured} unmeasured (grey labels)") if s)
-    full_title = title + (f"\n{subtitle}" if subtitle else "")
+    # A long model name and budget would run past the figure's edges (a zoo model on NutAssemblySquare did): wrap it.
+    full_title = "\n".join(textwrap.wrap(title, 90)) + (f"\n{subtitle}" if subtitle else "")
     ax.set_title(full_title, fontsize=11, pad=24)
     if handles:
         fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 2), fontsize=8, frameon=False)
