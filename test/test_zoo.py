@@ -3,6 +3,8 @@
 The full zoo (15 models, ~45 min here) is a benchmark, not a test: these use a few demos
 and a handful of gradient steps, which is enough to check every interface but not quality.
 """
+import json
+
 import numpy as np
 import pytest
 
@@ -64,6 +66,20 @@ def test_stack_demos_record_both_cubes(tmp_path):
         obs = f["data/demo_0/obs"]
         assert {"cubeA_pos", "cubeB_pos", "object", "agentview_image", *PROPRIO_KEYS} <= set(obs)
         assert f["data/demo_0"].attrs["num_samples"] == len(f["data/demo_0/actions"])
+
+
+@pytest.mark.parametrize("task, object_key", [("PickPlaceCan", "Can_pos"), ("NutAssemblySquare", "SquareNut_pos")])
+def test_the_carry_tasks_record_successful_demos_of_their_object(tmp_path, task, object_key):
+    import h5py
+
+    from robofail_ros.zoo.demos import record_demos
+
+    stats = record_demos(tmp_path / "demos.hdf5", task=task, demos=2, seed=0)
+    with h5py.File(stats.path) as f:
+        assert stats.attempts == 2  # the expert's noisy demos succeed
+        assert {object_key, "object", "agentview_image", *PROPRIO_KEYS} <= set(f["data/demo_0/obs"])
+        assert json.loads(f["data"].attrs["env_args"])["env_name"] == task  # a checkpoint trained on it knows its task
+        assert f["data/demo_1/rewards"][-1] == 1.0
 
 
 @pytest.mark.parametrize("name", ["bc-low_dim", "bc_rnn-low_dim", "bc-image"])
