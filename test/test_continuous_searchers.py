@@ -204,8 +204,8 @@ def test_the_reported_thresholds_are_the_edges_of_a_tight_working_region_in_many
     """The real vision policy's pattern: six factors each break it a few percent of their range from nominal, so
     P(failure) is ~1 almost everywhere in the box. The thresholds are read along each factor's line through
     nominal (others nominal); the searcher must put episodes on those lines, which whole-box and pulled-towards-
-    nominal points almost never touch (before axis candidates: 5 to 8 of these 9 edges and 4 to 8 spurious
-    thresholds on seeds 1, 2 and 4; with them 9/9 on seeds 0, 2 to 6)."""
+    nominal points almost never touch (before axis candidates, seeds 1-4: 5 to 8 of these 9 edges within 5%, 2 to
+    8 spurious thresholds; with them 9/9 on seeds 0 and 2-6, 7/9 on seed 1; 30 controls, docs/benchmarks.md §8c)."""
     from robofail_ros.continuous.analyse import analyse_scenes
 
     relevant, radius = ("light_saturation", "light_intensity", "cube_value", "cube_hue", "camera_yaw",
