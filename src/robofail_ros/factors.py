@@ -27,8 +27,10 @@ from robofail_ros.catalogue import (
 #: Factor kinds: what each edits, the field that picks the component, the values it accepts, and its unit.
 FACTOR_KINDS: dict[str, dict[str, Any]] = {
     "geom_colour": {"field": "channel", "choices": ("hue", "saturation", "value"), "range": (0.0, 1.0), "unit": "",
+                    "circular": ("hue",),
                     "edits": "flat colour of the target geoms in hue/saturation/value (material dropped)"},
     "light_colour": {"field": "channel", "choices": ("hue", "saturation"), "range": (0.0, 1.0), "unit": "",
+                     "circular": ("hue",),
                      "edits": "hue/saturation of the light's diffuse colour"},
     "light_intensity": {"field": None, "choices": (), "range": (1e-3, 1000.0), "unit": "x nominal",
                         "edits": "the light's diffuse intensity as a multiple of the model's"},
@@ -78,6 +80,17 @@ class Factor:
     def unit(self) -> str:
         return FACTOR_KINDS[self.kind]["unit"]
 
+    @property
+    def circular(self) -> bool:
+        """True for a component that is an angle (a hue) ranging over its whole circle: its two ends are one colour.
+
+        The failure model then measures distance around the circle, so what a policy does at hue 0.98 informs hue
+        0.01. A hue restricted to part of the circle is an ordinary interval.
+        """
+        kind = FACTOR_KINDS[self.kind]
+        return (self.component in kind.get("circular", ()) and self.scale == "linear"
+                and (self.low, self.high) == tuple(kind["range"]))
+
     def to_unit(self, value: np.ndarray | float) -> np.ndarray | float:
         """Factor units -> [0, 1] (log-linearly for a log factor)."""
         if self.scale == "log":
@@ -125,6 +138,11 @@ class FactorSpace:
 
     def get(self, name: str) -> Factor:
         return self.factors[self.index(name)]
+
+    @property
+    def circular(self) -> tuple[int, ...]:
+        """Coordinates of the circular factors (see `Factor.circular`)."""
+        return tuple(i for i, f in enumerate(self.factors) if f.circular)
 
     @property
     def low(self) -> np.ndarray:
@@ -188,7 +206,8 @@ class FactorSpace:
         """The factors as self-contained records for results and log headers."""
         from robofail_ros.continuous.result import FactorInfo
 
-        return [FactorInfo(f.name, f.group, f.kind, f.low, f.high, f.nominal, f.scale, f.unit) for f in self.factors]
+        return [FactorInfo(f.name, f.group, f.kind, f.low, f.high, f.nominal, f.scale, f.unit, f.circular)
+                for f in self.factors]
 
 
 def load_factor_space(task_or_path: str | Path) -> FactorSpace:

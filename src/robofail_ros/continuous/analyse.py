@@ -70,7 +70,8 @@ def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", polic
     X = np.asarray(space.to_unit(values), dtype=float)
     names = list(space.names)
 
-    model = FailureModel(len(names), seed=seed).fit(X, y)
+    circular = [j for j, info in enumerate(space.info()) if info.circular]
+    model = FailureModel(len(names), circular=circular, seed=seed).fit(X, y)
     if keep_model:
         result.fitted = model
     result.model = model.describe(names)

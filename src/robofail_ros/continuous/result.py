@@ -24,6 +24,8 @@ class FactorInfo:
     scale: str
     """'linear' or 'log': how the unit cube maps onto [low, high]."""
     unit: str = ""
+    circular: bool = False
+    """An angle over its whole circle (a hue): low and high are the same condition."""
 
 
 @dataclass

@@ -6,6 +6,10 @@ posterior over it, which thresholds (intervals), Sobol indices (surrogate uncert
 
     C1 * RBF(one length scale per factor) + C0
 
+A circular factor (a hue over its whole range: 0 and 1 are the same red) is measured along the circle, not
+across it (`CircularRBF`): without that, a policy that works at hue 0.98 says nothing to the model about hue 0.01,
+and a failure band that ends just past the wrap is never closed (measured on the vision policy, benchmarks §8d).
+
 The per-factor (ARD) length scales let irrelevant factors drift to long scales, so the model does not spread
 its episodes over 24 equally weighted dimensions; the constant C0 lets the latent mean settle away from
 P = 0.5 far from the data (a plain zero-mean GP reverts to 0.5). Hyperparameters are chosen by maximising
@@ -32,7 +36,8 @@ from scipy.special import digamma, expit, logit, polygamma
 from sklearn.calibration import calibration_curve
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessClassifier
-from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel
+from scipy.spatial.distance import cdist, pdist, squareform
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel, _check_length_scale
 from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import KFold, StratifiedKFold
 from threadpoolctl import threadpool_limits
@@ -61,9 +66,62 @@ _GH_WEIGHTS = _GH_WEIGHTS / _GH_WEIGHTS.sum()
 _CHUNK = 4096
 
 
-def _kernel(dim: int) -> Kernel:
-    return (ConstantKernel(4.0, SIGNAL_VARIANCE_BOUNDS) * RBF(np.full(dim, INITIAL_LENGTH_SCALE), LENGTH_SCALE_BOUNDS)
-            + ConstantKernel(1.0, (1e-3, 1e2)))
+class CircularRBF(RBF):
+    """scikit-learn's RBF (one length scale per dimension) in which the listed dimensions are angles on [0, 1].
+
+    Along a circular dimension the distance is the chord of the circle of circumference 1, sin(pi * d) / pi:
+    the plain difference d for nearby points (so its length scale means what a linear one means), and 0 between
+    0 and 1. It is computed by embedding each angle as (cos, sin) / (2 pi) scaled by *its one* length scale,
+    so the two coordinates of a circle share a length scale; the gradient with respect to log length scales is
+    the RBF's with the chord in place of the difference. With no circular dimension it is exactly RBF.
+    """
+
+    def __init__(self, length_scale=1.0, length_scale_bounds=(1e-5, 1e5), circular: tuple[int, ...] = ()):
+        super().__init__(length_scale, length_scale_bounds)
+        self.circular = tuple(circular)
+
+    def _embed(self, X: np.ndarray, length_scale: np.ndarray) -> np.ndarray:
+        ls = np.broadcast_to(np.asarray(length_scale, dtype=float), (X.shape[1],))
+        linear = [j for j in range(X.shape[1]) if j not in self.circular]
+        turns = 2.0 * np.pi * X[:, self.circular]
+        radius = 1.0 / (2.0 * np.pi * ls[list(self.circular)])
+        return np.hstack([X[:, linear] / ls[linear], np.cos(turns) * radius, np.sin(turns) * radius])
+
+    def _squared_steps(self, X: np.ndarray) -> np.ndarray:
+        """Per-dimension squared distances (n, n, d): differences, chords along the circular dimensions."""
+        d = np.abs(X[:, None, :] - X[None, :, :])
+        if self.circular:
+            c = list(self.circular)
+            d[:, :, c] = np.sin(np.pi * d[:, :, c]) / np.pi
+        return d ** 2
+
+    def __call__(self, X, Y=None, eval_gradient=False):
+        if not self.circular:
+            return super().__call__(X, Y, eval_gradient)
+        X = np.atleast_2d(X)
+        length_scale = _check_length_scale(X, self.length_scale)
+        E = self._embed(X, length_scale)
+        if Y is None:
+            dists = pdist(E, metric="sqeuclidean")
+            K = squareform(np.exp(-0.5 * dists))
+            np.fill_diagonal(K, 1)
+        else:
+            if eval_gradient:
+                raise ValueError("Gradient can only be evaluated when Y is None.")
+            K = np.exp(-0.5 * cdist(E, self._embed(np.atleast_2d(Y), length_scale), metric="sqeuclidean"))
+        if not eval_gradient:
+            return K
+        if self.hyperparameter_length_scale.fixed:
+            return K, np.empty((X.shape[0], X.shape[0], 0))
+        steps = self._squared_steps(X)
+        if not self.anisotropic or length_scale.shape[0] == 1:
+            return K, (K * steps.sum(axis=2) / float(np.ravel(length_scale)[0]) ** 2)[:, :, None]
+        return K, steps / length_scale ** 2 * K[..., None]
+
+
+def _kernel(dim: int, circular: Sequence[int] = ()) -> Kernel:
+    rbf = CircularRBF(np.full(dim, INITIAL_LENGTH_SCALE), LENGTH_SCALE_BOUNDS, circular=tuple(circular))
+    return ConstantKernel(4.0, SIGNAL_VARIANCE_BOUNDS) * rbf + ConstantKernel(1.0, (1e-3, 1e2))
 
 
 def _as_2d(X: np.ndarray, dim: int) -> np.ndarray:
@@ -78,10 +136,16 @@ def _as_2d(X: np.ndarray, dim: int) -> np.ndarray:
 class FailureModel:
     """P(failure | scene) on unit-cube coordinates, refittable cheaply (see the module docstring)."""
 
-    def __init__(self, dim: int, *, hyper_subsample: int = 300, max_optimizer_iter: int = 40, seed: int = 0):
+    def __init__(self, dim: int, *, circular: Sequence[int] = (), hyper_subsample: int = 300,
+                 max_optimizer_iter: int = 40, seed: int = 0):
         if dim < 1:
             raise ValueError(f"a failure model needs at least one factor, got dim={dim}")
+        bad = [j for j in circular if not 0 <= j < dim]
+        if bad:
+            raise ValueError(f"circular factor indices must lie in [0, {dim}), got {bad}")
         self.dim = dim
+        self.circular = tuple(sorted(set(int(j) for j in circular)))
+        """Indices of the factors that are angles on [0, 1] (hues over their whole circle)."""
         self.hyper_subsample = hyper_subsample
         self.max_optimizer_iter = max_optimizer_iter
         self.seed = seed
@@ -120,7 +184,7 @@ class FailureModel:
             warnings.filterwarnings("ignore", category=ConvergenceWarning)
             if optimize or self.kernel_ is None:
                 Xh, yh = self._hyper_subsample(X, y)
-                gpc = GaussianProcessClassifier(_kernel(self.dim), optimizer=self._optimizer, random_state=self.seed)
+                gpc = GaussianProcessClassifier(_kernel(self.dim, self.circular), optimizer=self._optimizer, random_state=self.seed)
                 gpc.fit(Xh, yh)
                 self.kernel_, self.hyper_episodes_ = gpc.kernel_, len(yh)
             if self.kernel_ is None:  # for type checkers: set just above
@@ -159,7 +223,7 @@ class FailureModel:
         """
         X, y = self._training_data()
         idx = rng.integers(0, len(y), size=len(y))
-        twin = FailureModel(self.dim, hyper_subsample=self.hyper_subsample,
+        twin = FailureModel(self.dim, circular=self.circular, hyper_subsample=self.hyper_subsample,
                             max_optimizer_iter=self.max_optimizer_iter, seed=self.seed)
         twin.kernel_, twin.hyper_episodes_ = self.kernel_, self.hyper_episodes_
         return twin.fit(X[idx], y[idx], optimize=self.kernel_ is None)
@@ -278,7 +342,8 @@ class FailureModel:
         ignored = int((ls >= 10.0).sum())
         amp = math.sqrt(self.kernel_.k1.k1.constant_value)
         offset = math.sqrt(self.kernel_.k2.constant_value)
-        return (f"Gaussian-process classifier (Laplace, logistic link), kernel {amp:.3g}^2 * RBF(ARD) + "
+        circles = f", circular in {', '.join(names[j] for j in self.circular)}" if self.circular else ""
+        return (f"Gaussian-process classifier (Laplace, logistic link), kernel {amp:.3g}^2 * RBF(ARD{circles}) + "
                 f"{offset:.3g}^2 on the unit cube; length scales (shortest = most influential): "
                 f"{', '.join(relevant) or 'none below 10'}; {ignored} factor(s) >= 10 (no visible effect); "
                 f"fitted on {len(y)} episodes ({int(y.sum())} failed), hyperparameters on {self.hyper_episodes_}")
@@ -326,7 +391,8 @@ def cross_validated_calibration(X: np.ndarray, y: Sequence[bool] | np.ndarray, f
     baseline = np.empty(len(y))
     for train, test in splitter.split(X, y):
         m = FailureModel(dim, seed=seed) if model is None else FailureModel(
-            dim, hyper_subsample=model.hyper_subsample, max_optimizer_iter=model.max_optimizer_iter, seed=seed)
+            dim, circular=model.circular, hyper_subsample=model.hyper_subsample,
+            max_optimizer_iter=model.max_optimizer_iter, seed=seed)
         if model is not None:
             m.kernel_, m.hyper_episodes_ = model.kernel_, model.hyper_episodes_
         m.fit(X[train], y[train], optimize=model is None or model.kernel_ is None)
