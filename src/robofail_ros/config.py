@@ -74,6 +74,10 @@ class SceneSearchConfig:
     explore_share: float = 0.25
     """boundary: share of each batch spent on the candidate farthest from every episode so far, so a failure
     region the model has not seen yet can still be found."""
+    check_share: float = 0.25
+    """boundary: share of each batch spent testing the thresholds the model now implies, one episode at the failing
+    end of each claim's interval on its factor's line through nominal (searchers/claims.py); unused slots go back
+    to the straddle picks."""
     candidates: int = 2048
     """boundary: candidate points scored by the acquisition per batch (half Sobol points of the box, half pulled
     towards the nominal scene)."""
@@ -88,9 +92,10 @@ class SceneSearchConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"SceneSearchConfig.{name} must be a positive integer, got {v!r}")
-        if isinstance(self.explore_share, bool) or not isinstance(self.explore_share, (int, float)) \
-                or not 0.0 <= self.explore_share <= 1.0:
-            raise ValueError(f"SceneSearchConfig.explore_share must be a number in [0, 1], got {self.explore_share!r}")
+        for name in ("explore_share", "check_share"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise ValueError(f"SceneSearchConfig.{name} must be a number in [0, 1], got {v!r}")
         if isinstance(self.cmaes_sigma, bool) or not isinstance(self.cmaes_sigma, (int, float)) \
                 or not 0.0 < self.cmaes_sigma <= 1.0:
             raise ValueError(f"SceneSearchConfig.cmaes_sigma must be a number in (0, 1], got {self.cmaes_sigma!r}")

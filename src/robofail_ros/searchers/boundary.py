@@ -23,8 +23,9 @@ region around nominal, which points spread over a 24-dimensional box almost neve
 candidates are Sobol points pulled towards the nominal scene (to 1/2, 1/4, 1/8 or 1/16 of their distance): the
 scenes on the way from "works" to "fails" along every direction, where a threshold lies. The model is
 refitted every batch with its hyperparameters kept, and re-optimised every few batches (seconds instead of a
-fraction of one). Every decision is logged before its episodes run: a resumed audit finishes the batch it had
-chosen, then continues.
+fraction of one). A share of each batch tests the thresholds the model now implies, on the lines they are read
+from (searchers/claims.py): one episode at the failing end of each claim's interval. Every decision is logged
+before its episodes run: a resumed audit finishes the batch it had chosen, then continues.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from scipy.special import expit
 from robofail_ros.episode import FAILURE
 from robofail_ros.factors import FactorSpace
 from robofail_ros.searchers.base import SearchContext, Searcher
+from robofail_ros.searchers.claims import claim_checks
 from robofail_ros.searchers.scenes import (
     job_id, rated, require_space, scene_job, sobol_points, unit_points,
 )
@@ -87,9 +89,11 @@ class Choice:
     index: int
     """Row of the candidate matrix."""
     rule: str
-    """'straddle' (near the boundary and uncertain) or 'explore' (far from every episode so far)."""
+    """'straddle' (near the boundary and uncertain), 'explore' (far from every episode so far) or 'check' (tests
+    a threshold the model implies, searchers/claims.py)."""
     score: float
-    """The straddle value, or for an exploration pick its distance to the nearest point run or chosen."""
+    """The straddle value, for an exploration pick its distance to the nearest point run or chosen, for a check its
+    rank among the untested claims (0 = widest interval)."""
 
 
 def straddle(latent_mean: np.ndarray, latent_sd: np.ndarray) -> np.ndarray:
@@ -170,7 +174,7 @@ class BoundarySearch(Searcher):
                       for b in batches for c in b["chosen"] if job_id(self.name, c["index"]) not in ctx.recorder]
         ctx.run_jobs(unfinished)
 
-        model = FailureModel(space.dim, seed=cfg.seed)
+        model = FailureModel(space.dim, circular=space.circular, seed=cfg.seed)
         fitted_once = False
         batch_no = len(batches)
         while index < budget:
@@ -186,12 +190,18 @@ class BoundarySearch(Searcher):
                               "failures": int(y.sum()), "of_which_control": len(rated(controls))}
             boundary_seen = 0 < y.sum() < len(y)
             if boundary_seen:
-                optimise = not fitted_once or batch_no % search.optimise_every == 0
+                # The last batches re-optimise too: their checks then test the claims of a model like the one the
+                # report is read from (re-optimised on every episode), not of hyperparameters a few batches old.
+                optimise = (not fitted_once or batch_no % search.optimise_every == 0
+                            or budget - index <= search.optimise_every * search.batch)
                 model.fit(X, y, optimize=optimise)
                 fitted_once = True
+                checks = claim_checks(model, space, seen, cfg.seed)[:int(round(n * search.check_share))]
                 mean, var = model.latent(candidates)
-                choices = choose_batch(candidates, straddle(mean, np.sqrt(var)), seen, n, search.explore_share,
-                                       model.length_scales)
+                choices = choose_batch(candidates, straddle(mean, np.sqrt(var)), np.vstack([seen, checks]),
+                                       n - len(checks), search.explore_share, model.length_scales)
+                choices += [Choice(len(candidates) + k, "check", float(k)) for k in range(len(checks))]
+                candidates = np.vstack([candidates, checks])
                 decision.update(optimised=optimise, model=model.describe(space.names))
                 chosen = candidates[[c.index for c in choices]]
                 p, p_low, p_high = model.predict(chosen)

@@ -1,0 +1,65 @@
+"""Episodes that test the thresholds an audit is about to report, on the very lines they are read from.
+
+A threshold is read off the failure model along one factor's line through the nominal scene (continuous.
+thresholds). The model's confidence there can come from anywhere in the box: when most scenes fail, an episode
+that failed because three other factors were off nominal also says, through the kernel, "fails" far out on a
+line it never touched. So a threshold can be reported, with a narrow interval, on a factor that does not matter
+(measured: 4 such thresholds on a fake policy whose working region is a 6-factor pocket, seed 0), or put early on a
+sharp step near the end of a range (DarkFreeze's light_saturation, 7-11% low, docs/benchmarks.md §8c).
+
+The check of a claim "fails when x > v [lo, hi]" is one episode at the failing end of its interval (x = hi, every
+other factor nominal), where the model says the policy already fails. If it does, the claim stands and its
+interval is now pinned by data on its line; if not, the model learns it and the claim moves or disappears. A
+check is not repeated once an episode lies within CHECK_TOLERANCE of it on that line; a claim that moves gets a
+new check. The boundary searcher spends a share of each batch on the checks of the claims with the widest intervals.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from robofail_ros.continuous.surrogate import FailureModel
+    from robofail_ros.factors import FactorSpace
+
+#: An episode on a claim's line within this distance (unit coordinates, i.e. 1% of the factor's range) of its
+#: check point already tests it.
+CHECK_TOLERANCE = 0.01
+#: Posterior draws per factor curve when reading the claims (the report uses more; the checks only need the ends).
+CHECK_DRAWS = 200
+
+
+def claim_checks(model: "FailureModel", space: "FactorSpace", seen: np.ndarray, seed: int) -> np.ndarray:
+    """Check points (unit coordinates) of the thresholds the model now implies that no episode in `seen` tests yet.
+
+    Ordered by the width of the claim's interval, widest first (the least pinned claim first). `seen` holds the
+    unit points of every episode run so far, the control episodes' nominal scene included.
+    """
+    from robofail_ros.continuous.thresholds import factor_curves  # scikit-learn only when a model exists
+
+    nominal = np.asarray(space.to_unit(np.asarray(space.nominal, dtype=float)), dtype=float)
+    _, claims = factor_curves(model, space, draws=CHECK_DRAWS, seed=seed)
+    seen = np.asarray(seen, dtype=float).reshape(-1, space.dim)
+    checks, widths = [], []
+    for claim in claims:
+        j = space.index(claim.factor)
+        factor = space.factors[j]
+        end = claim.ci_high if claim.direction == "above" else claim.ci_low
+        point = nominal.copy()
+        point[j] = float(np.clip(factor.to_unit(end), 0.0, 1.0))
+        if _tested(point, j, seen) or any(np.array_equal(point, c) for c in checks):
+            continue
+        checks.append(point)
+        widths.append(abs(float(factor.to_unit(claim.ci_high)) - float(factor.to_unit(claim.ci_low))))
+    order = np.argsort(-np.asarray(widths), kind="stable")
+    return np.asarray(checks, dtype=float).reshape(-1, space.dim)[order]
+
+
+def _tested(point: np.ndarray, j: int, seen: np.ndarray) -> bool:
+    """Whether an episode lies on factor j's line through nominal within CHECK_TOLERANCE of `point`."""
+    if not len(seen):
+        return False
+    others = np.delete(np.abs(seen - point), j, axis=1)
+    on_line = others.max(axis=1, initial=0.0) < 1e-9
+    return bool(np.any(on_line & (np.abs(seen[:, j] - point[j]) <= CHECK_TOLERANCE)))
