@@ -275,3 +275,27 @@ def test_without_sobol_shares_the_factors_are_ranked_by_length_scale_and_the_map
     assert a.thresholds, "the thresholds still say where failure sets in"
     back = SceneAnalysis.from_json(json.loads(json.dumps(a.to_json())))
     assert back == a
+
+
+def test_each_threshold_counts_the_episodes_on_its_own_line_on_either_side_of_it():
+    """A threshold is read along its factor's line through nominal; the episodes that lie on that line (every other
+    factor nominal) are its direct evidence, and the report says how many there were and how they ended."""
+    space = THRESHOLD_SPACE
+    records = synthetic_audit(space, dim_light_or_grey_cube, n=512)
+    nominal = dict(zip(space.names, space.nominal))
+    on_line = {0.15: FAILURE, 0.2: FAILURE, 0.25: SUCCESS, 0.6: SUCCESS, 0.8: SUCCESS, 2.0: SUCCESS}  # light
+    records += [record(30_000 + i, outcome, {**nominal, "light_intensity": light})
+                for i, (light, outcome) in enumerate(on_line.items())]
+    records += [record(31_000, FAILURE, {**nominal, "cube_value": 0.4})]  # inside the cube_value band, on its line
+    analysis = analyse_scenes(records, space, policy_id="synthetic", searcher="sobol", seed=0)
+    light = next(t for t in analysis.thresholds if t.factor == "light_intensity")
+    assert light.direction == "below" and 0.25 < light.value < 0.6
+    # failing side: 0.15, 0.2, 0.25 (one worked); before it on the same side of nominal 1.0: 0.6, 0.8; 2.0 is the
+    # other side of nominal
+    assert (light.line_beyond_failed, light.line_beyond, light.line_before_failed, light.line_before) == (2, 3, 0, 2)
+    assert light.line_text() == "2/3 failed beyond, 0/2 before"
+    band_edges = [t for t in analysis.thresholds if t.factor == "cube_value" and t.band is not None]
+    assert len(band_edges) == 2 and all((t.line_beyond_failed, t.line_beyond) == (1, 1) for t in band_edges)
+    assert all(t.line_text().startswith("1/1 failed inside the band") for t in band_edges)
+    reloaded = SceneAnalysis.from_json(json.loads(json.dumps(analysis.to_json())))
+    assert reloaded.thresholds == analysis.thresholds

@@ -21,7 +21,7 @@ from robofail_ros.continuous.result import PairMap, SceneAnalysis
 from robofail_ros.continuous.rules import failure_rules
 from robofail_ros.continuous.sensitivity import MIN_P_VARIANCE, SobolEstimate, surrogate_sobol
 from robofail_ros.continuous.surrogate import FailureModel, cross_validated_calibration
-from robofail_ros.continuous.thresholds import factor_curves
+from robofail_ros.continuous.thresholds import count_line_evidence, factor_curves
 from robofail_ros.episode import ABORTED, EpisodeRecord
 from robofail_ros.record import episode_key
 
@@ -46,7 +46,7 @@ def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", polic
     """Fit P(failure | scene) to the searched episodes and read thresholds, indices, rules and calibration off it.
 
     Episodes of named perturbations (a catalogue audit's) are neither control nor searched and are ignored. Only
-    `task`, `names`, `nominal`, `vector`, `to_unit`, `from_unit` and `info()` of the space are used. With
+    `task`, `names`, `nominal`, `dim`, `index`, `vector`, `to_unit`, `from_unit` and `info()` of the space are used. With
     `keep_model` the fitted `FailureModel` stays on the result as `result.fitted` (not serialised), so a study can
     score the very model the report was read from against a ground truth.
     """
@@ -76,6 +76,7 @@ def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", polic
         result.fitted = model
     result.model = model.describe(names)
     result.curves, result.thresholds = factor_curves(model, space, seed=seed)
+    count_line_evidence(result.thresholds, space, X, y)
     if model.length_scales is not None:
         result.length_scales = {n: float(v) for n, v in zip(names, model.length_scales)}
     sobol = surrogate_sobol(model, names, n_base=SOBOL_BASE, refits=SOBOL_REFITS, seed=seed)

@@ -56,6 +56,24 @@ class Threshold:
     """e.g. "fails when light_intensity < 0.31 (x nominal) [0.27, 0.35]"."""
     band: list[float] | None = None
     """[a, b] when failure is confined to a band a < factor < b: set on both of the band's edges."""
+    line_beyond: int | None = None
+    """Experiments run on the threshold's own line (every other factor nominal) on its failing side: beyond it,
+    or inside the band. The model reads the threshold off this line; these episodes are the direct evidence for it.
+    None in results written before this was counted."""
+    line_beyond_failed: int | None = None
+    """Of `line_beyond`, how many failed (majority outcome of each experiment)."""
+    line_before: int | None = None
+    """Experiments on the line on the same side of nominal but not on the failing side (between nominal and it)."""
+    line_before_failed: int | None = None
+    """Of `line_before`, how many failed."""
+
+    def line_text(self) -> str:
+        """'8/8 failed beyond, 0/10 before', or '' when not counted."""
+        if self.line_beyond is None or self.line_before is None:
+            return ""
+        where = "inside the band" if self.band is not None else "beyond"
+        return (f"{self.line_beyond_failed}/{self.line_beyond} failed {where}, "
+                f"{self.line_before_failed}/{self.line_before} before")
 
 
 @dataclass

@@ -16,6 +16,10 @@ Definition of a threshold (applied separately on each side of the factor's nomin
   widens the interval rather than hiding the doubt.
 
 A side with no credible rise yields no threshold, so a factor that does not matter yields none at all.
+
+Each threshold also counts the episodes run on its own line (`count_line_evidence`): a model fitted over the
+whole box can claim a crossing on a line it never touched, from scenes where other factors broke the policy, and
+the reader should see whether it did.
 """
 from __future__ import annotations
 
@@ -146,3 +150,34 @@ def _side_thresholds(info: FactorInfo, side: str, positions: np.ndarray, p0: flo
         out.append(Threshold(name, value, lo, hi, direction, float(level), text, band=band))
     return out
 
+
+
+#: A searched scene lies on factor j's line through nominal when every other coordinate is within this of nominal.
+ON_LINE = 1e-9
+
+
+def count_line_evidence(thresholds: list[Threshold], space: "FactorSpace", X: np.ndarray, failed: np.ndarray) -> None:
+    """Fill each threshold's line_* counts from experiments X (unit coordinates, one row each) and their outcomes.
+
+    Failing side: beyond the threshold (below it for 'below'), or inside [a, b] for a band's edges. Before: the
+    rest of the same side of nominal (for a band, the rest of the whole line: outside the band).
+    """
+    X = np.asarray(X, dtype=float).reshape(-1, space.dim)
+    failed = np.asarray(failed, dtype=bool)
+    u_nominal = np.asarray(space.to_unit(np.asarray(space.nominal, dtype=float)), dtype=float)
+    for t in thresholds:
+        j = space.index(t.factor)
+        on = np.delete(np.abs(X - u_nominal), j, axis=1).max(axis=1, initial=0.0) < ON_LINE
+        v = np.asarray(space.from_unit(X[on]), dtype=float)[:, j] if on.any() else np.empty(0)
+        nominal = float(space.nominal[j])
+        if t.band is not None:
+            a, b = t.band
+            beyond, same_side = (v > a) & (v < b), np.ones(len(v), bool)
+        elif t.direction == "below":
+            beyond, same_side = v < t.value, v < nominal
+        else:
+            beyond, same_side = v > t.value, v > nominal
+        before = same_side & ~beyond
+        f = failed[on]
+        t.line_beyond, t.line_beyond_failed = int(beyond.sum()), int(f[beyond].sum())
+        t.line_before, t.line_before_failed = int(before.sum()), int(f[before].sum())

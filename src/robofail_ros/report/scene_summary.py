@@ -36,10 +36,10 @@ def _thresholds(a: SceneAnalysis) -> "RenderableType":
         return "[bold]Thresholds[/]: none; no factor alone moves P(failure) across the level (others at nominal)"
     table = _table("Thresholds (where P(failure) crosses the level, the other factors at nominal)",
                    [("factor", "left"), ("fails", "left"), ("at", "right"), ("95% interval", "right"),
-                    ("level", "right"), ("in words", "left")])
+                    ("level", "right"), ("episodes on its line", "left"), ("in words", "left")])
     for t in a.thresholds:
         table.add_row(t.factor, t.direction, fmt_value(t.value), f"[{fmt_value(t.ci_low)}, {fmt_value(t.ci_high)}]",
-                      f"{t.level:.2f}", t.text)
+                      f"{t.level:.2f}", t.line_text() or "-", t.text)
     return table
 
 

@@ -10,7 +10,8 @@ from robofail_ros.continuous.result import SceneAnalysis
 from robofail_ros.report.common import csv_cell
 from robofail_ros.report.scene_labels import conditions_text
 
-THRESHOLD_COLUMNS = ("factor", "direction", "value", "ci_low", "ci_high", "level", "text")
+THRESHOLD_COLUMNS = ("factor", "direction", "value", "ci_low", "ci_high", "level", "line_beyond",
+                     "line_beyond_failed", "line_before", "line_before_failed", "text")
 RULE_COLUMNS = ("rule", "conditions", "episodes", "failures", "rate", "ci_low", "ci_high", "ci_width",
                 "excess_over_control")
 SOBOL_COLUMNS = ("factor", "s1", "s1_conf", "st", "st_conf", "interaction")
