@@ -36,10 +36,12 @@ def _thresholds(a: SceneAnalysis) -> "RenderableType":
         return "[bold]Thresholds[/]: none; no factor alone moves P(failure) across the level (others at nominal)"
     table = _table("Thresholds (where P(failure) crosses the level, the other factors at nominal)",
                    [("factor", "left"), ("fails", "left"), ("at", "right"), ("95% interval", "right"),
-                    ("level", "right"), ("episodes on its line", "left"), ("in words", "left")])
+                    ("level", "right"), ("on its line:\nfailed beyond,\nbefore", "right"), ("in words", "left")])
     for t in a.thresholds:
+        line = ("-" if t.line_beyond is None else
+                f"{t.line_beyond_failed}/{t.line_beyond}, {t.line_before_failed}/{t.line_before}")
         table.add_row(t.factor, t.direction, fmt_value(t.value), f"[{fmt_value(t.ci_low)}, {fmt_value(t.ci_high)}]",
-                      f"{t.level:.2f}", t.line_text() or "-", t.text)
+                      f"{t.level:.2f}", line, t.text)
     return table
 
 
