@@ -417,3 +417,10 @@ def test_bad_continuous_cli_input_is_refused_before_any_progress_bar(tmp_path, a
     assert "episodes:" not in done.stderr and "control +" not in done.stderr  # no banner, no progress bar
     if "Tasks with one" in done.stderr:
         assert "Tasks with one: Lift, NutAssemblySquare, PickPlaceCan, Stack" in done.stderr
+
+
+@pytest.mark.parametrize("name", ["explore_share", "check_share"])
+@pytest.mark.parametrize("value", [-0.1, 1.5, True, "a quarter"])
+def test_a_batch_share_outside_0_to_1_is_refused_with_its_name(name, value):
+    with pytest.raises(ValueError, match=rf"SceneSearchConfig\.{name} must be a number in \[0, 1\], got {value!r}"):
+        SceneSearchConfig(**{name: value})

@@ -37,11 +37,11 @@ from typing import Sequence
 import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.optimize import minimize
+from scipy.spatial.distance import cdist, pdist, squareform
 from scipy.special import digamma, expit, logit, polygamma
 from sklearn.calibration import calibration_curve
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessClassifier
-from scipy.spatial.distance import cdist, pdist, squareform
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, Kernel, _check_length_scale
 from sklearn.metrics import brier_score_loss
 from sklearn.model_selection import KFold, StratifiedKFold

@@ -156,6 +156,11 @@ def _side_thresholds(info: FactorInfo, side: str, positions: np.ndarray, p0: flo
 ON_LINE = 1e-9
 
 
+def on_line(X: np.ndarray, u_nominal: np.ndarray, j: int) -> np.ndarray:
+    """Mask of the rows of X (unit coordinates) on factor j's line through nominal: every other factor nominal."""
+    return np.delete(np.abs(X - u_nominal), j, axis=1).max(axis=1, initial=0.0) < ON_LINE
+
+
 def count_line_evidence(thresholds: list[Threshold], space: "FactorSpace", X: np.ndarray, failed: np.ndarray) -> None:
     """Fill each threshold's line_* counts from experiments X (unit coordinates, one row each) and their outcomes.
 
@@ -167,7 +172,7 @@ def count_line_evidence(thresholds: list[Threshold], space: "FactorSpace", X: np
     u_nominal = np.asarray(space.to_unit(np.asarray(space.nominal, dtype=float)), dtype=float)
     for t in thresholds:
         j = space.index(t.factor)
-        on = np.delete(np.abs(X - u_nominal), j, axis=1).max(axis=1, initial=0.0) < ON_LINE
+        on = on_line(X, u_nominal, j)
         v = np.asarray(space.from_unit(X[on]), dtype=float)[:, j] if on.any() else np.empty(0)
         nominal = float(space.nominal[j])
         if t.band is not None:

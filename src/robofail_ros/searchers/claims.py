@@ -58,8 +58,8 @@ def claim_checks(model: "FailureModel", space: "FactorSpace", seen: np.ndarray, 
 
 def _tested(point: np.ndarray, j: int, seen: np.ndarray) -> bool:
     """Whether an episode lies on factor j's line through nominal within CHECK_TOLERANCE of `point`."""
+    from robofail_ros.continuous.thresholds import on_line
+
     if not len(seen):
         return False
-    others = np.delete(np.abs(seen - point), j, axis=1)
-    on_line = others.max(axis=1, initial=0.0) < 1e-9
-    return bool(np.any(on_line & (np.abs(seen[:, j] - point[j]) <= CHECK_TOLERANCE)))
+    return bool(np.any(on_line(seen, point, j) & (np.abs(seen[:, j] - point[j]) <= CHECK_TOLERANCE)))
