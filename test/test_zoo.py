@@ -154,3 +154,102 @@ def test_zoo_table_lists_models_without_nominal_success_instead_of_hiding_them()
                      nominal_successes=0, nominal_episodes=20, nominal_ci=(0.0, 0.161))
     row = ZooRow(meta, None, skipped="no nominal success")
     assert "| cql-image-lift | 0/20 [0, 16]% | — | not audited: no nominal success | — | — | — |" in markdown_table([row])
+
+
+def _weights(checkpoint):
+    import torch
+
+    return torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
+
+
+@pytest.mark.parametrize("algo,modality", [("bc", "image"), ("hbc", "low_dim")])
+def test_a_stopped_training_run_resumes_where_it_was_and_ends_with_the_same_weights(
+        lift_demos, tmp_path, monkeypatch, algo, modality):
+    """A crash after step 3 of 6 loses nothing: the rerun continues from the resume state (nets, optimizers,
+    learning-rate schedules, random streams) and lands on the weights of an uninterrupted run."""
+    import torch
+    from robofail_ros.zoo import train as T
+
+    budget = Budget(steps=6, batch_size=4, demos=3)
+    monkeypatch.setattr(T, "EPOCH_STEPS", 3)
+    whole = T.train(algo, modality, lift_demos, budget, tmp_path / "whole" / "model.pth").checkpoint
+
+    class Stop(Exception):
+        pass
+
+    monkeypatch.setattr(T, "RESUME_EVERY_S", 0.0)  # a resume state after every epoch
+
+    def crash(done, total, log):
+        if done == 3:
+            raise Stop
+
+    stopped = tmp_path / "stopped" / "model.pth"
+    with pytest.raises(Stop):
+        T.train(algo, modality, lift_demos, budget, stopped, on_progress=crash)
+    assert T.resume_path(stopped).is_file() and not stopped.exists()
+    result = T.train(algo, modality, lift_demos, budget, stopped)
+    assert result.resumed_from == 3 and result.steps == 6
+    assert not T.resume_path(stopped).exists()  # consumed once the checkpoint is written
+    a, b = _weights(whole), _weights(stopped)
+    flat = lambda d: {f"{k}/{n}": t for k, sd in d.items() for n, t in (sd.items() if isinstance(sd, dict) else [("", sd)])}
+    fa, fb = flat(a), flat(b)
+    assert fa.keys() == fb.keys()
+    assert all(torch.equal(fa[k], fb[k]) for k in fa)
+
+
+def test_a_resume_state_from_another_config_is_ignored(lift_demos, tmp_path, monkeypatch):
+    from robofail_ros.zoo import train as T
+
+    monkeypatch.setattr(T, "RESUME_EVERY_S", 0.0)
+    monkeypatch.setattr(T, "EPOCH_STEPS", 2)
+    checkpoint = tmp_path / "model.pth"
+
+    def crash(done, total, log):
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        T.train("bc", "low_dim", lift_demos, Budget(steps=4, batch_size=4, demos=3), checkpoint, on_progress=crash)
+    result = T.train("bc", "low_dim", lift_demos, Budget(steps=4, batch_size=8, demos=3), checkpoint)
+    assert result.resumed_from == 0  # another batch size is another run: start over rather than mix the two
+
+
+def test_image_models_train_on_random_crops_and_act_on_the_centre_crop(lift_demos, tiny_models):
+    import torch
+    from robomimic.models.obs_core import CropRandomizer
+    from robofail_ros.zoo.train import IMAGE_CROP, make_config
+
+    rgb = make_config("bc", "image", lift_demos, TINY).observation.encoder.rgb
+    assert rgb.obs_randomizer_class == "CropRandomizer" and rgb.obs_randomizer_kwargs.crop_height == IMAGE_CROP < IMAGE_SIZE
+    nets = load_policy(f"robomimic:{tiny_models['bc-image']}").rollout.policy.nets
+    crops = [m for m in nets.modules() if isinstance(m, CropRandomizer)]
+    assert len(crops) == len(CAMERAS)  # the checkpoint carries the augmentation, so evaluation crops the same way
+    frame = torch.rand(1, 3, IMAGE_SIZE, IMAGE_SIZE)
+    crops[0].eval()
+    assert torch.equal(crops[0].forward_in(frame), frame[..., 4:80, 4:80])  # the centre, deterministically
+
+
+def test_every_learning_rate_decays_linearly_over_the_budget(lift_demos):
+    from robofail_ros.zoo.train import LR_FINAL_FACTOR, make_config
+
+    optim = make_config("cql", "low_dim", lift_demos, Budget(steps=1000, batch_size=4, demos=3)).algo.optim_params
+    for net in ("critic", "actor"):
+        rate = optim[net].learning_rate
+        assert (rate.scheduler_type, rate.epoch_schedule, rate.decay_factor) == ("linear", [20], LR_FINAL_FACTOR)
+
+
+def test_the_learning_curve_is_measured_at_snapshots_and_kept_with_the_model(lift_demos, clean_lift_sim, tmp_path,
+                                                                               monkeypatch):
+    from robofail_ros.zoo import cache, train as T
+    from robofail_ros.zoo.build import build_model, curve_steps
+
+    monkeypatch.setenv("ROBOFAIL_ZOO_DIR", str(tmp_path))
+    monkeypatch.setattr(T, "EPOCH_STEPS", 2)
+    assert curve_steps(8, 3) == (2, 4, 6) and curve_steps(3, 1) == (2,)
+    seen = []
+    meta, _ = build_model(clean_lift_sim, "bc", "low_dim", lift_demos, cache.sha256_file(lift_demos),
+                          Budget(steps=8, batch_size=4, demos=3), nominal_episodes=2, curve_points=3, curve_episodes=1,
+                          on_curve=seen.append)
+    assert [p["steps"] for p in meta.curve] == [2, 4, 6, 8]
+    assert [p["episodes"] for p in meta.curve] == [1, 1, 1, 2] and seen == meta.curve[:3]
+    assert all((cache.model_dir(meta.name) / f"model.step{s}.pth").is_file() for s in (2, 4, 6))

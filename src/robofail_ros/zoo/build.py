@@ -6,6 +6,7 @@ with the audit's own `run_episode` on initial states no demo started from.
 """
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import time
@@ -22,7 +23,7 @@ from robofail_ros.sim import SimConfig, Simulation
 from robofail_ros.stats import wilson_interval
 from robofail_ros.zoo import cache
 from robofail_ros.zoo.demos import record_demos
-from robofail_ros.zoo.spec import NOMINAL_EPISODES, Budget, model_name
+from robofail_ros.zoo.spec import CURVE_EPISODES, NOMINAL_EPISODES, Budget, model_name
 
 log = logging.getLogger(__name__)
 
@@ -41,16 +42,48 @@ class Nominal:
     wall_time: float
 
 
-def evaluate_nominal(sim: Simulation, folder: Path, episodes: int = NOMINAL_EPISODES) -> Nominal:
-    """Success rate of a checkpoint in the unperturbed scene, through the same adapter the audit uses."""
+def evaluate_nominal(sim: Simulation, checkpoint: Path, episodes: int = NOMINAL_EPISODES,
+                     on_episode: Callable[[int, int], None] | None = None) -> Nominal:
+    """Success rate of a checkpoint (file or zoo folder) in the unperturbed scene, through the audit's own adapter."""
     started = time.perf_counter()
-    policy = load_policy(f"{ROBOMIMIC_PREFIX}{folder}")
+    policy = load_policy(f"{ROBOMIMIC_PREFIX}{checkpoint}")
     policy.bind(sim.scene)
-    records = [run_episode(sim, policy, (), nominal_seed(i), episode_id=f"nominal-{i}") for i in range(episodes)]
+    records = []
+    for i in range(episodes):
+        records.append(run_episode(sim, policy, (), nominal_seed(i), episode_id=f"nominal-{i}"))
+        if on_episode:
+            on_episode(i + 1, episodes)
     aborted = [r for r in records if r.outcome == ABORTED]
     if aborted:
-        log.warning("%s: %d nominal episode(s) aborted, first: %s", folder.name, len(aborted), aborted[0].reason)
+        log.warning("%s: %d nominal episode(s) aborted, first: %s", checkpoint.name, len(aborted), aborted[0].reason)
     return Nominal(sum(r.outcome == SUCCESS for r in records), episodes, len(aborted), time.perf_counter() - started)
+
+
+CURVE_NAME = "curve.json"
+"""Learning-curve points evaluated so far, kept beside the model so a resumed build does not evaluate them again."""
+
+
+def curve_steps(total: int, points: int) -> tuple[int, ...]:
+    """`points` evenly spaced snapshot step counts before `total` (the final model is the last point of a curve)."""
+    from robofail_ros.zoo.train import EPOCH_STEPS
+
+    raw = {round(total * k / (points + 1) / EPOCH_STEPS) * EPOCH_STEPS for k in range(1, points + 1)}
+    return tuple(sorted(s for s in raw if 0 < s < total))
+
+
+def _read_curve(folder: Path, identity: str) -> dict[int, dict]:
+    path = folder / CURVE_NAME
+    if not path.is_file():
+        return {}
+    data = json.loads(path.read_text())
+    return {int(p["steps"]): p for p in data.get("points", [])} if data.get("identity") == identity else {}
+
+
+def _write_curve(folder: Path, identity: str, points: dict[int, dict]) -> None:
+    path = folder / CURVE_NAME
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"identity": identity, "points": [points[s] for s in sorted(points)]}, indent=2))
+    tmp.replace(path)
 
 
 def ensure_dataset(task: str, demos: int, seed: int, on_demo: Callable[[int, int], None] | None = None) -> Path:
@@ -71,9 +104,17 @@ def _versions() -> dict:
 
 def build_model(sim: Simulation, algo: str, modality: str, dataset: Path, dataset_sha: str, budget: Budget,
                 nominal_episodes: int = NOMINAL_EPISODES, seed: int = 0,
-                on_progress: Callable[[int, int, dict], None] | None = None) -> tuple[cache.ModelMeta, bool]:
-    """Train and evaluate one model unless an identical one is cached; returns (meta, trained now)."""
-    from robofail_ros.zoo.train import config_sha256, make_config, train
+                on_progress: Callable[[int, int, dict], None] | None = None, curve_points: int = 0,
+                curve_episodes: int = CURVE_EPISODES,
+                on_curve: Callable[[dict], None] | None = None,
+                on_episode: Callable[[int, int], None] | None = None) -> tuple[cache.ModelMeta, bool]:
+    """Train and evaluate one model unless an identical one is cached; returns (meta, trained now).
+
+    A build stopped mid-training resumes from the model's last resume state (see `zoo.train.train`);
+    with `curve_points` > 0 it also measures nominal success at that many snapshots on the way
+    (`curve_episodes` each), kept in `curve.json` and in the model's meta.
+    """
+    from robofail_ros.zoo.train import config_sha256, make_config, snapshot_path, train
 
     name = model_name(algo, modality, sim.config.task)
     folder = cache.model_dir(name)
@@ -83,14 +124,34 @@ def build_model(sim: Simulation, algo: str, modality: str, dataset: Path, datase
             and cached.config_sha256 == config_sha and cached.budget == budget.to_json()
             and cached.nominal_episodes >= nominal_episodes):
         return cached, False
-    result = train(algo, modality, dataset, budget, folder / cache.CHECKPOINT_NAME, seed=seed, on_progress=on_progress)
-    nominal = evaluate_nominal(sim, folder, nominal_episodes)
+    identity = f"{dataset_sha}:{config_sha}"
+    checkpoint = folder / cache.CHECKPOINT_NAME
+    wanted = curve_steps(budget.steps, curve_points)
+    points = {s: p for s, p in _read_curve(folder, identity).items() if s in wanted}
+
+    def evaluate_snapshot(steps: int, path: Path) -> None:
+        if steps in points or not path.is_file():
+            return
+        n = evaluate_nominal(sim, path, curve_episodes, on_episode=on_episode)
+        points[steps] = {"steps": steps, "successes": n.successes, "episodes": n.episodes}
+        _write_curve(folder, identity, points)
+        if on_curve:
+            on_curve(points[steps])
+
+    folder.mkdir(parents=True, exist_ok=True)
+    result = train(algo, modality, dataset, budget, checkpoint, seed=seed, on_progress=on_progress,
+                   snapshots=wanted, on_snapshot=evaluate_snapshot, identity=identity)
+    for steps in wanted:  # snapshots a stopped build saved but did not get to evaluate
+        evaluate_snapshot(steps, snapshot_path(checkpoint, steps))
+    nominal = evaluate_nominal(sim, folder, nominal_episodes, on_episode=on_episode)
+    curve = [points[s] for s in sorted(points)] + [
+        {"steps": budget.steps, "successes": nominal.successes, "episodes": nominal.episodes}]
     meta = cache.ModelMeta(
         name=name, algo=algo, modality=modality, task=sim.config.task, budget=budget.to_json(), dataset=str(dataset),
         dataset_sha256=dataset_sha, config_sha256=config_sha, checkpoint_sha256=cache.sha256_file(result.checkpoint),
         train_wall_time_s=round(result.wall_time, 1), nominal_successes=nominal.successes,
         nominal_episodes=nominal.episodes, nominal_ci=wilson_interval(nominal.successes, nominal.episodes),
         nominal_aborted=nominal.aborted, eval_wall_time_s=round(nominal.wall_time, 1), versions=_versions(),
-        created=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"), curve=curve)
     cache.write_meta(meta, folder)
     return meta, True

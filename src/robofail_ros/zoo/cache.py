@@ -60,6 +60,8 @@ class ModelMeta:
     eval_wall_time_s: float = 0.0
     versions: dict = field(default_factory=dict)
     created: str = ""
+    curve: list = field(default_factory=list)
+    """Learning curve: {"steps", "successes", "episodes"} per evaluated snapshot, the final model last."""
 
     @property
     def nominal_rate(self) -> float | None:

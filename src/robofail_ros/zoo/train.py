@@ -28,6 +28,14 @@ budget BC low-dim reached 0/20 nominal success after 2000 steps at 1e-4 and 10/1
 IMAGE_CORE = "SmallConvCore"
 """Our registered robomimic encoder core (zoo/encoder.py); ResNet18 would cost ~4 min per 100 steps here."""
 IMAGE_CORE_KWARGS = {"feature_dimension": 64, "num_kp": 32}
+IMAGE_CROP = 76
+"""Training sees random 76x76 crops of the 84x84 frames, evaluation the centre crop (robomimic's `CropRandomizer`,
+the augmentation of its image templates): without it image BC memorised 100 demos and succeeded 8/20."""
+LR_FINAL_FACTOR = 0.1
+"""Every learning rate decays linearly to this fraction of `LEARNING_RATE` over the budget: large steps early,
+small ones to settle at the end, whatever the budget."""
+RESUME_EVERY_S = 120.0
+"""Seconds of training between two resume states: a stopped build loses at most this much."""
 
 
 def _set_observations(obs_cfg, low_dim: list[str], rgb: list[str]) -> None:
@@ -35,15 +43,26 @@ def _set_observations(obs_cfg, low_dim: list[str], rgb: list[str]) -> None:
     obs_cfg.modalities.obs.rgb = list(rgb)
     obs_cfg.encoder.rgb.core_class = IMAGE_CORE
     obs_cfg.encoder.rgb.core_kwargs = dict(IMAGE_CORE_KWARGS)
+    obs_cfg.encoder.rgb.obs_randomizer_class = "CropRandomizer"
+    crop = obs_cfg.encoder.rgb.obs_randomizer_kwargs
+    crop.crop_height, crop.crop_width, crop.num_crops, crop.pos_enc = IMAGE_CROP, IMAGE_CROP, 1, False
 
 
-def _set_learning_rates(node, rate: float) -> None:
+def epochs(steps: int) -> int:
+    """robomimic 'epochs' of `EPOCH_STEPS` gradient steps in a budget (the last one may be shorter)."""
+    return -(-steps // EPOCH_STEPS)
+
+
+def _set_learning_rates(node, rate: float, total_epochs: int) -> None:
     for key in list(node.keys()):
         value = node[key]
         if key == "learning_rate" and "initial" in value:
             value["initial"] = rate
+            value["scheduler_type"] = "linear"
+            value["decay_factor"] = LR_FINAL_FACTOR
+            value["epoch_schedule"] = [total_epochs]
         elif hasattr(value, "keys"):
-            _set_learning_rates(value, rate)
+            _set_learning_rates(value, rate, total_epochs)
 
 
 def config_sha256(config) -> str:
@@ -81,7 +100,7 @@ def make_config(algo: str, modality: str, dataset: Path, budget: Budget, seed: i
         config.train.seq_length = RNN_HORIZON if sequence else 1
         config.train.cuda = False
         config.train.seed = seed
-        _set_learning_rates(config.algo, LEARNING_RATE)
+        _set_learning_rates(config.algo, LEARNING_RATE, epochs(budget.steps))
         if algo == "bcq" and rgb:
             # At every control step BCQ scores 100 sampled actions with both critics, each encoding both
             # images per sample (~1 s a step here); 10 keeps an audit episode in seconds.
@@ -107,13 +126,108 @@ def make_config(algo: str, modality: str, dataset: Path, budget: Budget, seed: i
 class TrainResult:
     checkpoint: Path
     wall_time: float
+    """Seconds of training behind the checkpoint, summed over every resumed run."""
     steps: int
     last_log: dict
+    resumed_from: int = 0
+    """Gradient steps a previous, stopped run had already done (0: trained from scratch)."""
+
+
+def resume_path(checkpoint: Path) -> Path:
+    """Where a run training towards `checkpoint` keeps its resume state until the checkpoint is written."""
+    return checkpoint.with_name(checkpoint.stem + ".resume.pt")
+
+
+def snapshot_path(checkpoint: Path, steps: int) -> Path:
+    """A learning-curve checkpoint taken after `steps` gradient steps, beside the final one."""
+    return checkpoint.with_name(f"{checkpoint.stem}.step{steps}{checkpoint.suffix}")
+
+
+def _algorithms(model) -> dict:
+    """robomimic's HBC trains two algorithms (planner and actor); every other model is one."""
+    if not hasattr(model, "optimizers") and hasattr(model, "planner") and hasattr(model, "actor"):
+        return {"planner": model.planner, "actor": model.actor}
+    return {"algo": model}
+
+
+def _state_of(thing):
+    """State dicts of an optimizer, scheduler or net, also inside robomimic's dicts and lists of them."""
+    if thing is None:
+        return None
+    if isinstance(thing, dict):
+        return {k: _state_of(v) for k, v in thing.items()}
+    if isinstance(thing, (list, tuple)):
+        return [_state_of(v) for v in thing]
+    return thing.state_dict()
+
+
+def _load_state(thing, state) -> None:
+    if thing is None:
+        return
+    if isinstance(thing, dict):
+        for k, v in thing.items():
+            _load_state(v, state[k])
+    elif isinstance(thing, (list, tuple)):
+        for v, st in zip(thing, state):
+            _load_state(v, st)
+    else:
+        thing.load_state_dict(state)
+
+
+def _save_resume_state(path: Path, model, identity: str, steps: int, wall_time: float) -> None:
+    import random
+
+    import numpy as np
+    import torch
+
+    state = {"identity": identity, "steps": steps, "wall_time": wall_time,
+             "parts": {name: {"nets": a.nets.state_dict(), "optimizers": _state_of(a.optimizers),
+                              "lr_schedulers": _state_of(a.lr_schedulers)} for name, a in _algorithms(model).items()},
+             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: a run killed while saving leaves the previous state intact
+
+
+def _load_resume_state(path: Path, model, identity: str) -> tuple[int, float]:
+    """(steps done, seconds trained) restored from `path`, or (0, 0) when there is no usable state for this run."""
+    import random
+
+    import numpy as np
+    import torch
+
+    if not path.is_file():
+        return 0, 0.0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated file from a crash mid-write cannot happen (atomic replace), but be safe
+        log.warning("ignoring unreadable resume state %s (%s); training from scratch", path, exc)
+        return 0, 0.0
+    if state.get("identity") != identity:
+        log.info("resume state %s belongs to another dataset or config; training from scratch", path)
+        return 0, 0.0
+    for name, algo in _algorithms(model).items():
+        part = state["parts"][name]
+        algo.nets.load_state_dict(part["nets"])
+        _load_state(algo.optimizers, part["optimizers"])
+        _load_state(algo.lr_schedulers, part["lr_schedulers"])
+    torch.set_rng_state(state["rng"]["torch"])
+    np.random.set_state(state["rng"]["numpy"])
+    random.setstate(state["rng"]["python"])
+    return int(state["steps"]), float(state["wall_time"])
 
 
 def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: Path, seed: int = 0,
-          on_progress: Callable[[int, int, dict], None] | None = None) -> TrainResult:
-    """Train `budget.steps` gradient steps and save a robomimic checkpoint that `policy_from_checkpoint` restores."""
+          on_progress: Callable[[int, int, dict], None] | None = None, snapshots: tuple[int, ...] = (),
+          on_snapshot: Callable[[int, Path], None] | None = None, identity: str | None = None) -> TrainResult:
+    """Train `budget.steps` gradient steps and save a robomimic checkpoint that `policy_from_checkpoint` restores.
+
+    Resumable: every `RESUME_EVERY_S` the nets, optimizers, schedulers and random states go to
+    `resume_path(checkpoint)`; a later call with the same `identity` (default: the config hash and
+    dataset path) continues from there and, on one torch thread, ends with the same weights as an
+    uninterrupted run. At each step count in `snapshots` a checkpoint is saved to `snapshot_path`
+    and handed to `on_snapshot` (the learning curve); a resumed run does not repeat earlier ones.
+    """
     import numpy as np
     import torch
     from torch.utils.data import DataLoader
@@ -124,11 +238,11 @@ def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: P
 
     import robofail_ros.zoo.encoder  # noqa: F401  (registers SmallConvCore with robomimic)
 
-    started = time.perf_counter()
     torch.set_num_threads(1)
     np.random.seed(seed)
     torch.manual_seed(seed)
     config = make_config(algo, modality, dataset, budget, seed)
+    identity = identity or f"{config_sha256(config)}:{Path(dataset).resolve()}"
     config.lock()
     with contextlib.redirect_stdout(io.StringIO()):  # robomimic prints its whole config and dataset summary
         ObsUtils.initialize_obs_utils_with_config(config)
@@ -140,19 +254,46 @@ def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: P
     sampler = trainset.get_dataset_sampler()
     loader = DataLoader(trainset, sampler=sampler, batch_size=budget.batch_size, shuffle=sampler is None,
                         num_workers=0, drop_last=len(trainset) >= budget.batch_size)
-    done, epoch, step_log = 0, 0, {}
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    state_file = resume_path(checkpoint)
+    done, trained_before = _load_resume_state(state_file, model, identity)
+    resumed_from = done
+    if done:
+        log.info("%s-%s: resuming at step %d of %d", algo, modality, done, budget.steps)
+    run_started, last_save = time.perf_counter(), time.perf_counter()
+    pending = sorted(s for s in set(snapshots) if done < s < budget.steps)
+    step_log: dict = {}
+
+    def save(path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        with contextlib.redirect_stdout(io.StringIO()):
+            TrainUtils.save_model(model, config, env_meta, shape_meta, str(tmp))
+        tmp.replace(path)
+
     while done < budget.steps:
-        epoch += 1
-        n = min(EPOCH_STEPS, budget.steps - done)
+        epoch = done // EPOCH_STEPS + 1
+        n = min(EPOCH_STEPS - done % EPOCH_STEPS, budget.steps - done)
+        if pending:
+            n = min(n, pending[0] - done)
         with contextlib.redirect_stdout(io.StringIO()):
             step_log = TrainUtils.run_epoch(model=model, data_loader=loader, epoch=epoch, num_steps=n)
-        model.on_epoch_end(epoch)
         done += n
+        if done % EPOCH_STEPS == 0 or done == budget.steps:
+            model.on_epoch_end(epoch)
+        elapsed = trained_before + time.perf_counter() - run_started
+        if pending and done == pending[0]:
+            pending.pop(0)
+            save(snapshot_path(checkpoint, done))
+            _save_resume_state(state_file, model, identity, done, elapsed)
+            last_save = time.perf_counter()
+            if on_snapshot:
+                on_snapshot(done, snapshot_path(checkpoint, done))
+        elif time.perf_counter() - last_save >= RESUME_EVERY_S and done < budget.steps:
+            _save_resume_state(state_file, model, identity, done, elapsed)
+            last_save = time.perf_counter()
         if on_progress:
             on_progress(done, budget.steps, step_log)
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    tmp = checkpoint.with_suffix(".tmp")
-    with contextlib.redirect_stdout(io.StringIO()):
-        TrainUtils.save_model(model, config, env_meta, shape_meta, str(tmp))
-    tmp.replace(checkpoint)
-    return TrainResult(checkpoint, time.perf_counter() - started, done, step_log)
+    save(checkpoint)
+    state_file.unlink(missing_ok=True)
+    wall = trained_before + time.perf_counter() - run_started
+    return TrainResult(checkpoint, wall, done, step_log, resumed_from)
