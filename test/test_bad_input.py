@@ -152,8 +152,14 @@ def test_report_and_replay_refuse_folders_that_hold_no_audit(tmp_path):
         "replay unknown episode": ("replay", str(fake_audit(tmp_path / "a")), "--episode", "uniform-999"),
         "replay size 0": ("replay", str(empty), "--size", "0"),
         "zoo task": ("zoo", "audit", "--task", "Foo", "--out", str(empty)),
+        "zoo model": ("zoo", "build", "--model", "bc-imag"),
+        "zoo model task": ("zoo", "build", "--model", "bc-image-lift", "--task", "Stack"),
+        "zoo curve": ("zoo", "build", "--curve", "-1"),
     })
     assert_refused(results["zoo task"], "'Foo'", "Lift, Stack")
+    assert_refused(results["zoo model"], "'imag'", "low_dim, image, image_proprio")
+    assert_refused(results["zoo model task"], "Lift", "--task is Stack")
+    assert_refused(results["zoo curve"], "--curve", "'-1'")
     assert_refused(results["report empty"], str(empty), "not an audit folder")
     assert_refused(results["report missing"], "missing", "not an audit folder")
     assert_refused(results["replay empty"], str(empty), "not an audit folder")

@@ -253,3 +253,54 @@ def test_the_learning_curve_is_measured_at_snapshots_and_kept_with_the_model(lif
     assert [p["steps"] for p in meta.curve] == [2, 4, 6, 8]
     assert [p["episodes"] for p in meta.curve] == [1, 1, 1, 2] and seen == meta.curve[:3]
     assert all((cache.model_dir(meta.name) / f"model.step{s}.pth").is_file() for s in (2, 4, 6))
+
+
+def test_a_model_name_reads_back_into_its_algorithm_modality_and_task():
+    from robofail_ros.zoo.spec import model_name, parse_model_name
+
+    assert parse_model_name("bc_rnn-image_proprio") == ("bc_rnn", "image_proprio", None)
+    assert parse_model_name(model_name("hbc", "low_dim", "PickPlaceCan")) == ("hbc", "low_dim", "PickPlaceCan")
+    with pytest.raises(ValueError, match="bad model name 'bc'.*ALGORITHM-MODALITY"):
+        parse_model_name("bc")
+    with pytest.raises(ValueError, match="unknown algorithm 'gail'; accepted: bc, bc_rnn"):
+        parse_model_name("gail-image")
+
+
+def test_the_build_estimate_counts_only_what_is_left_and_scales_with_batch_and_horizon():
+    from robofail_ros.zoo.estimate import format_duration, model_estimate, step_seconds
+
+    budget = Budget(steps=1000, batch_size=16, demos=100)
+    fresh = model_estimate("bc", "image", "Lift", budget, nominal_episodes=50)
+    half = model_estimate("bc", "image", "Lift", budget, nominal_episodes=50, done_steps=500)
+    assert half.train_s == pytest.approx(fresh.train_s / 2) and half.eval_s == fresh.eval_s
+    curve = model_estimate("bc", "image", "Lift", budget, nominal_episodes=50, curve_snapshots=2, curve_episodes=25)
+    assert curve.eval_s == pytest.approx(2 * fresh.eval_s)
+    assert model_estimate("bc", "low_dim", "PickPlaceCan", budget, 50).eval_s == pytest.approx(
+        3 * model_estimate("bc", "low_dim", "Lift", budget, 50).eval_s)  # horizon 300 against 100
+    assert step_seconds("bc", "image", 32) == pytest.approx(2 * step_seconds("bc", "image", 16))
+    assert [format_duration(s) for s in (40, 720, 3900)] == ["40 s", "12 min", "1 h 05 min"]
+
+
+def test_a_build_stopped_mid_training_says_it_will_resume_and_then_does(lift_demos, clean_lift_sim, tmp_path,
+                                                                          monkeypatch):
+    from robofail_ros.zoo import cache, train as T
+    from robofail_ros.zoo.build import build_model, plan_model
+
+    monkeypatch.setenv("ROBOFAIL_ZOO_DIR", str(tmp_path))
+    monkeypatch.setattr(T, "EPOCH_STEPS", 2)
+    monkeypatch.setattr(T, "RESUME_EVERY_S", 0.0)
+    sha, budget = cache.sha256_file(lift_demos), Budget(steps=6, batch_size=4, demos=3)
+
+    def stop_at_4(done, total, log):
+        if done == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        build_model(clean_lift_sim, "bc", "low_dim", lift_demos, sha, budget, nominal_episodes=1, on_progress=stop_at_4)
+    plan = plan_model("Lift", "bc", "low_dim", lift_demos, sha, budget, nominal_episodes=1)
+    assert plan.cached is None and plan.resume_steps == 4
+    steps_seen = []
+    meta, trained = build_model(clean_lift_sim, "bc", "low_dim", lift_demos, sha, budget, nominal_episodes=1,
+                                on_progress=lambda done, total, log: steps_seen.append(done))
+    assert trained and steps_seen == [6]  # only the last epoch was trained again
+    assert plan_model("Lift", "bc", "low_dim", lift_demos, sha, budget, nominal_episodes=1).cached == meta

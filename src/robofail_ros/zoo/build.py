@@ -102,6 +102,33 @@ def _versions() -> dict:
     return {"robomimic": robomimic.__version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
+@dataclass
+class ModelPlan:
+    """What building one model involves before it starts: reuse a cached one, resume a stopped run, or train."""
+
+    folder: Path
+    config_sha256: str
+    identity: str
+    """Dataset and config hashes: a resume state or learning curve is reused only by a run with the same identity."""
+    cached: cache.ModelMeta | None
+    resume_steps: int
+
+
+def plan_model(task: str, algo: str, modality: str, dataset: Path, dataset_sha: str, budget: Budget,
+               nominal_episodes: int = NOMINAL_EPISODES, seed: int = 0) -> ModelPlan:
+    from robofail_ros.zoo.train import config_sha256, make_config, resume_steps
+
+    folder = cache.model_dir(model_name(algo, modality, task))
+    config_sha = config_sha256(make_config(algo, modality, dataset, budget, seed))
+    identity = f"{dataset_sha}:{config_sha}"
+    meta = cache.read_meta(folder)
+    cached = meta if (meta is not None and (folder / cache.CHECKPOINT_NAME).is_file()
+                      and meta.dataset_sha256 == dataset_sha and meta.config_sha256 == config_sha
+                      and meta.budget == budget.to_json() and meta.nominal_episodes >= nominal_episodes) else None
+    resume = 0 if cached else resume_steps(folder / cache.CHECKPOINT_NAME, identity)
+    return ModelPlan(folder, config_sha, identity, cached, resume)
+
+
 def build_model(sim: Simulation, algo: str, modality: str, dataset: Path, dataset_sha: str, budget: Budget,
                 nominal_episodes: int = NOMINAL_EPISODES, seed: int = 0,
                 on_progress: Callable[[int, int, dict], None] | None = None, curve_points: int = 0,
@@ -114,17 +141,13 @@ def build_model(sim: Simulation, algo: str, modality: str, dataset: Path, datase
     with `curve_points` > 0 it also measures nominal success at that many snapshots on the way
     (`curve_episodes` each), kept in `curve.json` and in the model's meta.
     """
-    from robofail_ros.zoo.train import config_sha256, make_config, snapshot_path, train
+    from robofail_ros.zoo.train import snapshot_path, train
 
-    name = model_name(algo, modality, sim.config.task)
-    folder = cache.model_dir(name)
-    config_sha = config_sha256(make_config(algo, modality, dataset, budget, seed))
-    cached = cache.read_meta(folder)
-    if (cached is not None and (folder / cache.CHECKPOINT_NAME).is_file() and cached.dataset_sha256 == dataset_sha
-            and cached.config_sha256 == config_sha and cached.budget == budget.to_json()
-            and cached.nominal_episodes >= nominal_episodes):
-        return cached, False
-    identity = f"{dataset_sha}:{config_sha}"
+    plan = plan_model(sim.config.task, algo, modality, dataset, dataset_sha, budget, nominal_episodes, seed)
+    if plan.cached is not None:
+        return plan.cached, False
+    folder, identity, config_sha = plan.folder, plan.identity, plan.config_sha256
+    name = folder.name
     checkpoint = folder / cache.CHECKPOINT_NAME
     wanted = curve_steps(budget.steps, curve_points)
     points = {s: p for s, p in _read_curve(folder, identity).items() if s in wanted}

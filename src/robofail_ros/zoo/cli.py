@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from robofail_ros.config import SEARCHERS
-from robofail_ros.zoo.spec import ALGOS, DEFAULT_DEMOS, MODALITIES, NOMINAL_EPISODES, TASKS, Budget, check_choice, default_budget
+from robofail_ros.zoo.spec import (ALGOS, CURVE_EPISODES, DEFAULT_DEMOS, MODALITIES, NOMINAL_EPISODES, TASKS, Budget,
+                                   check_choice, default_budget, parse_model_name)
 
 
 def _choices(what: str, accepted: tuple[str, ...]):
@@ -17,6 +18,23 @@ def _choices(what: str, accepted: tuple[str, ...]):
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return parse
+
+
+def _model_names(text: str) -> list[tuple[str, str, str | None]]:
+    try:
+        return [parse_model_name(n) for n in text.split(",") if n.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return value
 
 
 def add_parser(sub, positive_int) -> None:
@@ -34,6 +52,11 @@ def add_parser(sub, positive_int) -> None:
     build.add_argument("--batch-size", type=positive_int, default=None, help="batch size for every model (default: per model)")
     build.add_argument("--nominal-episodes", type=positive_int, default=NOMINAL_EPISODES, help="unperturbed episodes for nominal success")
     build.add_argument("--seed", type=int, default=0, help="demo and training seed")
+    build.add_argument("--model", dest="models", type=_model_names, default=None,
+                       help="only these models, e.g. bc-image or bc-image,bc_rnn-image_proprio (instead of --algos x --modalities)")
+    build.add_argument("--curve", type=_non_negative_int, default=0,
+                       help="learning-curve snapshots evaluated during training (nominal success at evenly spaced steps)")
+    build.add_argument("--curve-episodes", type=positive_int, default=CURVE_EPISODES, help="unperturbed episodes per snapshot")
 
     zsub.add_parser("list", help="the cached zoo models with their budget and nominal success")
 
@@ -62,16 +85,49 @@ def _fmt_nominal(meta) -> str:
     return f"{meta.nominal_successes}/{meta.nominal_episodes} [{100 * lo:.0f}, {100 * hi:.0f}]%"
 
 
+def _fmt_curve(meta) -> str:
+    """`2k: 3/20, 4k: 9/20, 8k: 41/50`: nominal success along training, the final model last."""
+    def steps(n: int) -> str:
+        return f"{n // 1000}k" if n % 1000 == 0 else str(n)
+    return ", ".join(f"{steps(p['steps'])}: {p['successes']}/{p['episodes']}" for p in meta.curve[:-1]) if len(meta.curve) > 1 else ""
+
+
 def _models_table(metas, title: str):
     from rich.table import Table
 
     table = Table(title=title)
-    for col in ("model", "steps", "batch", "demos", "train s", "eval s", "nominal success [95% CI]"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+    for col in ("model", "steps", "batch", "demos", "train s", "eval s", "nominal success [95% CI]", "learning curve"):
+        table.add_column(col, justify="left" if col in ("model", "learning curve") else "right")
     for m in metas:
         b = m.budget
         table.add_row(m.name, str(b["steps"]), str(b["batch_size"]), str(b["demos"]), f"{m.train_wall_time_s:.0f}",
-                      f"{m.eval_wall_time_s:.0f}", _fmt_nominal(m))
+                      f"{m.eval_wall_time_s:.0f}", _fmt_nominal(m), _fmt_curve(m))
+    return table
+
+
+def _requested_models(args: argparse.Namespace) -> tuple[str, list[tuple[str, str]]]:
+    """(task, [(algorithm, modality)]) from --model, or --algos x --modalities; a model name's task must match --task."""
+    task = args.task[0]
+    if not args.models:
+        return task, [(a, m) for m in args.modalities for a in args.algos]
+    named = {t for _, _, t in args.models if t}
+    if len(named) > 1 or (named and args.task != ["Lift"] and named != {task}):
+        raise ValueError(f"--model names task(s) {', '.join(sorted(named))} but --task is {task}; one task per build")
+    return (named.pop() if named else task), [(a, m) for a, m, _ in args.models]
+
+
+def _plan_table(rows, title: str):
+    from rich.table import Table
+
+    from robofail_ros.zoo.estimate import format_duration
+
+    table = Table(title=title)
+    for col in ("model", "steps", "batch", "now", "train", "evaluate"):
+        table.add_column(col, justify="left" if col in ("model", "now") else "right")
+    for name, budget, plan, est in rows:
+        state = ("cached" if plan.cached else f"resume at {plan.resume_steps}" if plan.resume_steps else "train")
+        table.add_row(name, str(budget.steps), str(budget.batch_size), state,
+                      format_duration(est.train_s), format_duration(est.eval_s))
     return table
 
 
@@ -80,35 +136,62 @@ def _build(args: argparse.Namespace) -> int:
 
     from robofail_ros.sim import SimConfig, Simulation
     from robofail_ros.zoo import cache
-    from robofail_ros.zoo.build import build_model, ensure_dataset
+    from robofail_ros.zoo.build import build_model, curve_steps, ensure_dataset, plan_model
+    from robofail_ros.zoo.estimate import Estimate, demos_seconds, episode_seconds, format_duration, model_estimate, step_seconds
+    from robofail_ros.zoo.spec import model_name
 
-    task = args.task[0]
+    task, models = _requested_models(args)
     console = _console()
+    if not cache.dataset_path(task, args.demos, args.seed).is_file():
+        console.print(f"{task}: recording {args.demos} demos first, about {format_duration(demos_seconds(task, args.demos))}")
     bar = tqdm(total=args.demos, desc=f"{task} demos", unit="demo", dynamic_ncols=True)
     dataset = ensure_dataset(task, args.demos, args.seed, on_demo=lambda k, n: bar.update(k - bar.n))
     bar.close()
     dataset_sha = cache.sha256_file(dataset)
     console.print(f"dataset {dataset} (sha256 {dataset_sha[:12]}…)")
+    rows = []
+    for algo, modality in models:
+        d = default_budget(algo, modality, args.demos, task)
+        budget = Budget(args.steps or d.steps, args.batch_size or d.batch_size, args.demos)
+        plan = plan_model(task, algo, modality, dataset, dataset_sha, budget, args.nominal_episodes, args.seed)
+        est = Estimate(0.0, 0.0) if plan.cached else model_estimate(
+            algo, modality, task, budget, args.nominal_episodes, len(curve_steps(budget.steps, args.curve)),
+            args.curve_episodes, plan.resume_steps)
+        rows.append((model_name(algo, modality, task), budget, plan, est))
+    total = sum(est.total_s for *_, est in rows)
+    console.print(_plan_table(rows, f"zoo build plan ({task}): about {format_duration(total)} on this machine"))
+    overall = tqdm(total=round(total), desc="zoo build", unit="s", dynamic_ncols=True, position=0,
+                   bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}]")
     sim = Simulation(SimConfig(task=task), seed=args.seed)
     metas = []
+    planned_so_far = 0.0
     try:
-        for modality in args.modalities:
-            for algo in args.algos:
-                d = default_budget(algo, modality, args.demos, task)
-                budget = Budget(args.steps or d.steps, args.batch_size or d.batch_size, args.demos)
-                bar = tqdm(total=budget.steps, desc=f"{algo}-{modality}", unit="step", dynamic_ncols=True)
+        for (name, budget, plan, est), (algo, modality) in zip(rows, models):
+            bar = tqdm(total=budget.steps, initial=plan.resume_steps, desc=name, unit="step", dynamic_ncols=True,
+                       position=1, leave=False)
+            per_step, per_episode = step_seconds(algo, modality, budget.batch_size), episode_seconds(algo, modality, task)
 
-                def progress(done, total, log, bar=bar):
-                    bar.n = done
-                    bar.set_postfix(loss=f"{log.get('Loss', float('nan')):.3f}", refresh=False)
-                    bar.refresh()
+            def progress(done, total_steps, log, bar=bar, per_step=per_step):
+                overall.update(per_step * (done - bar.n))
+                bar.n = done
+                bar.set_postfix(loss=f"{log.get('Loss', float('nan')):.3f}", refresh=False)
+                bar.refresh()
 
-                meta, trained = build_model(sim, algo, modality, dataset, dataset_sha, budget,
-                                            nominal_episodes=args.nominal_episodes, seed=args.seed, on_progress=progress)
-                bar.close()
-                console.print(f"{meta.name}: {'trained' if trained else 'cached'}, nominal success {_fmt_nominal(meta)}")
-                metas.append(meta)
+            def curve(point, name=name):
+                overall.write(f"{name}: {point['successes']}/{point['episodes']} nominal at step {point['steps']}")
+
+            meta, trained = build_model(sim, algo, modality, dataset, dataset_sha, budget,
+                                        nominal_episodes=args.nominal_episodes, seed=args.seed, on_progress=progress,
+                                        curve_points=args.curve, curve_episodes=args.curve_episodes, on_curve=curve,
+                                        on_episode=lambda k, n, e=per_episode: overall.update(e))
+            bar.close()
+            planned_so_far += est.total_s
+            overall.n = round(min(planned_so_far, total))  # re-anchor on the plan after each model
+            overall.refresh()
+            overall.write(f"{meta.name}: {'trained' if trained else 'cached'}, nominal success {_fmt_nominal(meta)}")
+            metas.append(meta)
     finally:
+        overall.close()
         sim.close()
     console.print(_models_table(metas, f"zoo ({task}) in {cache.zoo_dir()}"))
     return 0

@@ -74,9 +74,7 @@ NOMINAL_EPISODES = 50
 """Unperturbed episodes behind every model's nominal success rate: 40/50 bounds it above ~67% (Wilson, 95%)."""
 CURVE_EPISODES = 20
 """Unperturbed episodes per learning-curve snapshot: enough to see learning, cheaper than a final evaluation."""
-#: Gradient steps per (modality, algorithm), sized so the whole Lift zoo trains in ~30 min on a shared 2-core CPU.
-#: Measured here per 100 steps: low-dim (batch 100) bc 2.4 s, bcq 3.1 s, cql 14 s, bc_rnn 26 s, hbc 26 s;
-#: image (batch 16, our SmallConvCore) bc 6 s, bc_rnn 32 s, hbc 38 s, bcq 70 s, cql 360 s.
+#: Gradient steps per (modality, algorithm); what a step costs here is in zoo/estimate.py.
 DEFAULT_STEPS = {
     "low_dim": {"bc": 10000, "bc_rnn": 500, "bcq": 2000, "cql": 1000, "hbc": 500},
     "image": {"bc": 4000, "bc_rnn": 200, "bcq": 100, "cql": 50, "hbc": 200},
@@ -107,6 +105,19 @@ def default_budget(algo: str, modality: str, demos: int = DEFAULT_DEMOS, task: s
 def model_name(algo: str, modality: str, task: str) -> str:
     """A zoo model's id, e.g. `bc_rnn-image-lift`: also its cache folder and its policy_id in audits."""
     return f"{check_choice('algorithm', algo, ALGOS)}-{check_choice('modality', modality, MODALITIES)}-{task.lower()}"
+
+
+def parse_model_name(name: str) -> tuple[str, str, str | None]:
+    """(algorithm, modality, task or None) from `bc_rnn-image` or `bc_rnn-image-lift` (the inverse of model_name)."""
+    parts = name.strip().split("-")
+    by_lower = {t.lower(): t for t in TASKS}
+    if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] not in by_lower):
+        examples = ", ".join(f"{a}-{m}" for a, m in (("bc", "image"), ("bc_rnn", "image_proprio"), ("hbc", "low_dim")))
+        raise ValueError(f"bad model name {name!r}: expected ALGORITHM-MODALITY[-TASK], e.g. {examples}, bc-image-lift; "
+                         f"algorithms: {', '.join(ALGOS)}; modalities: {', '.join(MODALITIES)}; "
+                         f"tasks: {', '.join(t.lower() for t in TASKS)}")
+    algo, modality = check_choice("algorithm", parts[0], ALGOS), check_choice("modality", parts[1], MODALITIES)
+    return algo, modality, by_lower[parts[2]] if len(parts) == 3 else None
 
 
 def robomimic_obs(obs: dict[str, np.ndarray], keys: list[str] | tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -217,6 +217,20 @@ def _load_resume_state(path: Path, model, identity: str) -> tuple[int, float]:
     return int(state["steps"]), float(state["wall_time"])
 
 
+def resume_steps(checkpoint: Path, identity: str) -> int:
+    """Gradient steps a stopped run towards `checkpoint` already did (0 if none, or another run's state)."""
+    import torch
+
+    path = resume_path(checkpoint)
+    if not path.is_file():
+        return 0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception:
+        return 0
+    return int(state["steps"]) if state.get("identity") == identity else 0
+
+
 def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: Path, seed: int = 0,
           on_progress: Callable[[int, int, dict], None] | None = None, snapshots: tuple[int, ...] = (),
           on_snapshot: Callable[[int, Path], None] | None = None, identity: str | None = None) -> TrainResult:

@@ -1,0 +1,80 @@
+"""How long a zoo build will take on this machine, said before it starts and tracked while it runs.
+
+The figures are measurements on this 2-core machine (one torch thread per training run, the
+default batch of each modality), not a model of the hardware: a faster machine finishes early,
+a loaded one late. They are the one place `zoo build` reads its ETA from; re-measure them
+when an encoder, a batch size or the renderer changes (docs/results.md keeps the runs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from robofail_ros.sim import DEFAULT_HORIZON
+from robofail_ros.zoo.spec import Budget, DEFAULT_BATCH
+
+#: Seconds per 100 gradient steps at the default batch (low-dim 100, image 16; image CQL 8).
+#: Low-dim rows and image BC-RNN/HBC/BCQ/CQL: docs/results.md "Training budget"; image BC with random crops: 2026-12-02.
+STEP_SECONDS_PER_100 = {
+    "low_dim": {"bc": 2.4, "bc_rnn": 26.0, "bcq": 3.1, "cql": 14.0, "hbc": 26.0},
+    "image": {"bc": 3.4, "bc_rnn": 32.0, "bcq": 70.0, "cql": 360.0, "hbc": 38.0},
+    "image_proprio": {"bc": 3.6, "bc_rnn": 32.0, "bcq": 70.0, "cql": 360.0, "hbc": 38.0},
+}
+#: Seconds per unperturbed Lift episode (horizon 100), from the nominal evaluations in docs/results.md.
+EPISODE_SECONDS = {
+    "low_dim": {"bc": 0.4, "bc_rnn": 1.1, "bcq": 1.0, "cql": 1.1, "hbc": 4.3},
+    "image": {"bc": 4.2, "bc_rnn": 5.9, "bcq": 7.3, "cql": 5.0, "hbc": 12.6},
+    "image_proprio": {"bc": 5.3, "bc_rnn": 9.5, "bcq": 11.4, "cql": 5.0, "hbc": 12.6},
+}
+DEMO_SECONDS = 2.0
+"""Seconds per recorded Lift demo (100 demos in 192 s, two 84x84 cameras per step)."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Expected seconds of one model's remaining build: training, then learning-curve and nominal episodes."""
+
+    train_s: float
+    eval_s: float
+
+    @property
+    def total_s(self) -> float:
+        return self.train_s + self.eval_s
+
+
+def _task_scale(task: str) -> float:
+    """Episodes and demos of longer tasks take longer in proportion to their horizon."""
+    return DEFAULT_HORIZON[task] / DEFAULT_HORIZON["Lift"]
+
+
+def step_seconds(algo: str, modality: str, batch_size: int) -> float:
+    """Seconds per gradient step; a step's cost grows with its batch (measured at the default batch)."""
+    default = 8 if algo == "cql" and modality != "low_dim" else DEFAULT_BATCH[modality]
+    return STEP_SECONDS_PER_100[modality][algo] / 100 * batch_size / default
+
+
+def episode_seconds(algo: str, modality: str, task: str) -> float:
+    return EPISODE_SECONDS[modality][algo] * _task_scale(task)
+
+
+def model_estimate(algo: str, modality: str, task: str, budget: Budget, nominal_episodes: int,
+                   curve_snapshots: int = 0, curve_episodes: int = 0, done_steps: int = 0) -> Estimate:
+    """What is left of building one model after `done_steps` (from a resume state) gradient steps."""
+    left = max(budget.steps - done_steps, 0)
+    episodes = nominal_episodes + curve_snapshots * curve_episodes
+    return Estimate(left * step_seconds(algo, modality, budget.batch_size),
+                    episodes * episode_seconds(algo, modality, task))
+
+
+def demos_seconds(task: str, demos: int) -> float:
+    return demos * DEMO_SECONDS * _task_scale(task)
+
+
+def format_duration(seconds: float) -> str:
+    """`1 h 05 min`, `12 min`, `40 s`: how a person reads an ETA."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
