@@ -69,7 +69,7 @@ BAND_TOLERANCE = 0.05
 """A fitted band counts as holding the true P within this much: a logistic-link model never reaches exactly 0 or
 1, so a planted rule's exact 0 (or 1) would otherwise be outside every band by construction."""
 DEFAULT_CHECKPOINTS = (64, 128, 192, 256, 384, 512, 600)
-SCORE_VERSION = 2
+SCORE_VERSION = 3
 """Bumped when the scores change meaning, so cached scores are recomputed."""
 
 
@@ -196,9 +196,12 @@ def score_analysis(analysis: SceneAnalysis, truth: Truth, space: FactorSpace) ->
     }
 
 
-def score_run(run_dir: Path, truth: Truth, space: FactorSpace, checkpoints: list[int], searcher: str,
+def score_run(run_dir: Path, truth: Truth, space: FactorSpace, checkpoints: list[int], searcher: str, seed: int,
               rescore: bool = False) -> dict[str, Any]:
-    """Scores of every checkpoint prefix of one audit's log, cached in run_dir/scores.json."""
+    """Scores of every checkpoint prefix of one audit's log, cached in run_dir/scores.json.
+
+    The analysis gets the audit's own seed, as `run_audit` gives it, so a score is of the report the user saw.
+    """
     from robofail_ros.continuous.analyse import analyse_scenes
 
     cache_path = run_dir / "scores.json"
@@ -212,7 +215,7 @@ def score_run(run_dir: Path, truth: Truth, space: FactorSpace, checkpoints: list
         if str(n) in cache["checkpoints"] or n > len(searched):
             continue
         started = time.perf_counter()
-        analysis = analyse_scenes(control + searched[:n], space, "study", searcher, keep_model=True)
+        analysis = analyse_scenes(control + searched[:n], space, "study", searcher, seed=seed, keep_model=True)
         cache["checkpoints"][str(n)] = {"episodes": n, **score_analysis(analysis, truth, space),
                                         "analysis_s": time.perf_counter() - started}
         tmp = cache_path.with_suffix(".tmp")
@@ -579,7 +582,7 @@ def main() -> None:
                 run_dir = run_dir_of(args.out, subj.label, searcher, seed)
                 if not (run_dir / LOG_NAME).exists():
                     continue
-                scored = score_run(run_dir, subj.truth, subj.space, checkpoints, searcher, args.rescore)
+                scored = score_run(run_dir, subj.truth, subj.space, checkpoints, searcher, seed, args.rescore)
                 if not subj.truth.clear_pair:  # no interaction stands out in the truth: no ranking target
                     for sc in scored["scores"]:
                         sc["top_pair_ok"] = None
