@@ -275,6 +275,7 @@ def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: P
     if done:
         log.info("%s-%s: resuming at step %d of %d", algo, modality, done, budget.steps)
     run_started, last_save = time.perf_counter(), time.perf_counter()
+    evaluating = 0.0  # seconds spent in on_snapshot: evaluation, not training
     pending = sorted(s for s in set(snapshots) if done < s < budget.steps)
     step_log: dict = {}
 
@@ -294,14 +295,16 @@ def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: P
         done += n
         if done % EPOCH_STEPS == 0 or done == budget.steps:
             model.on_epoch_end(epoch)
-        elapsed = trained_before + time.perf_counter() - run_started
+        elapsed = trained_before + time.perf_counter() - run_started - evaluating
         if pending and done == pending[0]:
             pending.pop(0)
             save(snapshot_path(checkpoint, done))
             _save_resume_state(state_file, model, identity, done, elapsed)
             last_save = time.perf_counter()
             if on_snapshot:
+                evaluation_started = time.perf_counter()
                 on_snapshot(done, snapshot_path(checkpoint, done))
+                evaluating += time.perf_counter() - evaluation_started
         elif time.perf_counter() - last_save >= RESUME_EVERY_S and done < budget.steps:
             _save_resume_state(state_file, model, identity, done, elapsed)
             last_save = time.perf_counter()
@@ -309,5 +312,5 @@ def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: P
             on_progress(done, budget.steps, step_log)
     save(checkpoint)
     state_file.unlink(missing_ok=True)
-    wall = trained_before + time.perf_counter() - run_started
+    wall = trained_before + time.perf_counter() - run_started - evaluating
     return TrainResult(checkpoint, wall, done, step_log, resumed_from)
