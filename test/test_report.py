@@ -261,3 +261,13 @@ def test_a_results_json_written_before_widths_and_budgets_still_loads(with_pi):
     for e in [old["control"], *old["perturbations"]]:
         e.pop("ci_width")
     assert AuditAnalysis.from_json(old).perturbations == with_pi.perturbations
+
+
+def test_learning_curves_plot_every_model_that_has_one_and_refuse_when_none_does(tmp_path):
+    from robofail_ros.report.learning_curves import plot_learning_curves
+
+    curve = [{"steps": 4000, "successes": 7, "episodes": 20}, {"steps": 8000, "successes": 48, "episodes": 50}]
+    path = plot_learning_curves([("bc-image-lift", curve), ("cql-image-lift", [])], tmp_path / "lc.png", target=0.8)
+    assert path.stat().st_size > 10_000
+    with pytest.raises(ValueError, match="no model has a learning curve; build with `robofail zoo build --curve K`"):
+        plot_learning_curves([("cql-image-lift", [])], tmp_path / "none.png")

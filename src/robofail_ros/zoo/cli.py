@@ -60,6 +60,11 @@ def add_parser(sub, positive_int) -> None:
 
     zsub.add_parser("list", help="the cached zoo models with their budget and nominal success")
 
+    curves = zsub.add_parser("curves", help="plot the learning curves of the cached models (built with --curve)")
+    curves.add_argument("--task", default="Lift", type=_choices("task", TASKS))
+    curves.add_argument("--out", type=Path, default=Path("audits/zoo/learning_curves.png"), help="PNG to write")
+    curves.add_argument("--target", type=float, default=0.8, help="nominal-success bar drawn as a dashed line")
+
     audit = zsub.add_parser("audit", help="audit every zoo model with the same catalogue and budget; write the figures")
     audit.add_argument("--task", default="Lift", type=_choices("task", TASKS))
     audit.add_argument("--searcher", default="uniform", choices=SEARCHERS,
@@ -220,5 +225,17 @@ def _audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _curves(args: argparse.Namespace) -> int:
+    from robofail_ros.report.learning_curves import plot_learning_curves
+    from robofail_ros.zoo import cache
+
+    task = args.task[0]
+    models = [m for _, m in cache.list_models() if m.task == task]
+    path = plot_learning_curves([(m.name, m.curve) for m in models], args.out,
+                                title=f"{task}: nominal success during training", target=args.target)
+    print(f"wrote {path} ({sum(len(m.curve) > 1 for m in models)} of {len(models)} {task} models have a curve)")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    return {"build": _build, "list": _list, "audit": _audit}[args.zoo_command](args)
+    return {"build": _build, "list": _list, "audit": _audit, "curves": _curves}[args.zoo_command](args)
