@@ -84,8 +84,10 @@ def markdown_table(rows: list[ZooRow]) -> str:
 
 
 def audit_zoo(task: str, searcher: str, episodes: int, control_episodes: int, workers: int | None, seed: int,
-              out: Path, film: bool = False, console=None, min_nominal: float = MIN_NOMINAL_SUCCESS) -> list[ZooRow]:
-    """Audit every cached model of `task` (resuming any finished part), write figures and the zoo table into `out`."""
+              out: Path, film: bool = False, console=None, min_nominal: float = MIN_NOMINAL_SUCCESS,
+              only: list[str] | None = None) -> list[ZooRow]:
+    """Audit every cached model of `task` (or `only` those named), resuming any finished part; write figures and the
+    zoo table into `out`."""
     from rich.table import Table
     from tqdm import tqdm
 
@@ -94,6 +96,12 @@ def audit_zoo(task: str, searcher: str, episodes: int, control_episodes: int, wo
     models = [(f, m) for f, m in cache.list_models() if m.task == task]
     if not models:
         raise FileNotFoundError(f"no zoo models for {task} in {cache.zoo_dir()}; run `robofail zoo build --task {task}`")
+    if only:
+        missing = sorted(set(only) - {m.name for _, m in models})
+        if missing:
+            raise FileNotFoundError(f"no cached {task} zoo model named {', '.join(missing)}; cached: "
+                                    f"{', '.join(m.name for _, m in models)} (build it: robofail zoo build --model NAME)")
+        models = [(f, m) for f, m in models if m.name in only]
     out = Path(out)
     rows: list[ZooRow] = []
     for folder, meta in models:

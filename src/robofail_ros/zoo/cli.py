@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from robofail_ros.config import SEARCHERS
-from robofail_ros.zoo.spec import (ALGOS, CURVE_EPISODES, DEFAULT_DEMOS, MODALITIES, NOMINAL_EPISODES, TASKS, Budget,
+from robofail_ros.zoo.spec import (ALGOS, CURVE_EPISODES, DEFAULT_BUILD, DEFAULT_DEMOS, MODALITIES, NOMINAL_EPISODES, TASKS, Budget,
                                    check_choice, default_budget, parse_model_name)
 
 
@@ -44,9 +44,9 @@ def add_parser(sub, positive_int) -> None:
 
     build = zsub.add_parser("build", help="record demos, train every (algorithm, modality), measure nominal success")
     build.add_argument("--task", default="Lift", type=_choices("task", TASKS), help=f"one of {', '.join(TASKS)}")
-    build.add_argument("--algos", type=_choices("algorithm", ALGOS), default=list(ALGOS), help=",".join(ALGOS))
-    build.add_argument("--modalities", type=_choices("modality", MODALITIES), default=list(MODALITIES),
-                       help=",".join(MODALITIES))
+    build.add_argument("--algos", type=_choices("algorithm", ALGOS), default=None,
+                       help=f"{','.join(ALGOS)} (with --modalities: their cross product; default: the default build)")
+    build.add_argument("--modalities", type=_choices("modality", MODALITIES), default=None, help=",".join(MODALITIES))
     build.add_argument("--demos", type=positive_int, default=DEFAULT_DEMOS, help="demonstrations to record/train on")
     build.add_argument("--steps", type=positive_int, default=None, help="gradient steps for every model (default: per model, see spec.py)")
     build.add_argument("--batch-size", type=positive_int, default=None, help="batch size for every model (default: per model)")
@@ -75,6 +75,8 @@ def add_parser(sub, positive_int) -> None:
     audit.add_argument("--seed", type=int, default=0)
     audit.add_argument("--out", type=Path, default=Path("audits/zoo"), help="one folder per model inside, figures at the top")
     audit.add_argument("--video", action="store_true", help="film each model's worst failure")
+    audit.add_argument("--model", dest="models", type=_model_names, default=None,
+                       help="only these cached models, e.g. bc-image,bc-low_dim (default: every model of the task)")
     audit.add_argument("--min-nominal-success", type=float, default=None,
                        help="audit only models at least this successful unperturbed (default 0.2; 0 audits all but 0/N)")
 
@@ -114,7 +116,9 @@ def _requested_models(args: argparse.Namespace) -> tuple[str, list[tuple[str, st
     """(task, [(algorithm, modality)]) from --model, or --algos x --modalities; a model name's task must match --task."""
     task = args.task[0]
     if not args.models:
-        return task, [(a, m) for m in args.modalities for a in args.algos]
+        if args.algos is None and args.modalities is None:
+            return task, list(DEFAULT_BUILD)
+        return task, [(a, m) for m in (args.modalities or MODALITIES) for a in (args.algos or ALGOS)]
     named = {t for _, _, t in args.models if t}
     if len(named) > 1 or (named and args.task != ["Lift"] and named != {task}):
         raise ValueError(f"--model names task(s) {', '.join(sorted(named))} but --task is {task}; one task per build")
@@ -217,10 +221,12 @@ def _list(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     from robofail_ros.zoo.audit import audit_zoo
+    from robofail_ros.zoo.spec import model_name
 
-    audit_zoo(task=args.task[0], searcher=args.searcher, episodes=args.episodes,
+    task, models = _requested_models(args) if args.models else (args.task[0], None)
+    audit_zoo(task=task, searcher=args.searcher, episodes=args.episodes,
               control_episodes=args.control_episodes, workers=args.workers, seed=args.seed, out=args.out,
-              film=args.video, console=_console(),
+              film=args.video, console=_console(), only=[model_name(a, m, task) for a, m in models] if models else None,
               **({} if args.min_nominal_success is None else {"min_nominal": args.min_nominal_success}))
     return 0
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from robofail_ros.sim import DEFAULT_HORIZON
-from robofail_ros.zoo.spec import Budget, DEFAULT_BATCH
+from robofail_ros.zoo.spec import Budget, DEFAULT_BUDGET
 
-#: Seconds per 100 gradient steps at the default batch (low-dim 100, image 16; image CQL 8).
+#: Seconds per 100 gradient steps at each model's default batch (spec.DEFAULT_BUDGET).
 #: Low-dim rows and image BC-RNN/HBC/BCQ/CQL: docs/results.md "Training budget"; image BC with random crops: 2026-12-02.
 STEP_SECONDS_PER_100 = {
     "low_dim": {"bc": 2.4, "bc_rnn": 26.0, "bcq": 3.1, "cql": 14.0, "hbc": 26.0},
@@ -48,8 +48,7 @@ def _task_scale(task: str) -> float:
 
 def step_seconds(algo: str, modality: str, batch_size: int) -> float:
     """Seconds per gradient step; a step's cost grows with its batch (measured at the default batch)."""
-    default = 8 if algo == "cql" and modality != "low_dim" else DEFAULT_BATCH[modality]
-    return STEP_SECONDS_PER_100[modality][algo] / 100 * batch_size / default
+    return STEP_SECONDS_PER_100[modality][algo] / 100 * batch_size / DEFAULT_BUDGET[modality][algo][1]
 
 
 def episode_seconds(algo: str, modality: str, task: str) -> float:

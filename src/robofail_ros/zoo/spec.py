@@ -74,21 +74,22 @@ NOMINAL_EPISODES = 50
 """Unperturbed episodes behind every model's nominal success rate: 40/50 bounds it above ~67% (Wilson, 95%)."""
 CURVE_EPISODES = 20
 """Unperturbed episodes per learning-curve snapshot: enough to see learning, cheaper than a final evaluation."""
-#: Gradient steps per (modality, algorithm); what a step costs here is in zoo/estimate.py.
-DEFAULT_STEPS = {
-    "low_dim": {"bc": 10000, "bc_rnn": 500, "bcq": 2000, "cql": 1000, "hbc": 500},
-    "image": {"bc": 4000, "bc_rnn": 200, "bcq": 100, "cql": 50, "hbc": 200},
+#: (gradient steps, batch) per modality and algorithm on Lift; what a step costs here is in zoo/estimate.py and the
+#: learning curves behind each choice are in docs/results.md. Image batches are small because a conv-encoder step
+#: costs ~30-100x a low-dim one here; the sequence models (10 frames per sample) and CQL (its critics encode 10
+#: sampled actions per observation) take half of that again.
+DEFAULT_BUDGET = {
+    "low_dim": {"bc": (10000, 100), "bc_rnn": (3000, 100), "bcq": (10000, 100), "cql": (5000, 100), "hbc": (3000, 100)},
+    "image": {"bc": (20000, 16), "bc_rnn": (6000, 8), "bcq": (100, 16), "cql": (50, 8), "hbc": (4000, 8)},
 }
-# Low-dim BC: 2000 steps gave 10/20 nominal on freshly recorded Lift demos, 10000 steps 50/50 (4 min here).
-# Image BC, the cheapest image model, gets most of the image budget: at 1000 steps it succeeded 1/20.
-DEFAULT_STEPS["image_proprio"] = DEFAULT_STEPS["image"]
-DEFAULT_BATCH = {"low_dim": 100, "image": 16, "image_proprio": 16}
-"""Image batches are small because a conv-encoder step costs ~30-100x a low-dim one here."""
-IMAGE_CQL_BATCH = 8
-"""CQL encodes every observation 10 more times per critic (its random-action samples): half the image batch."""
+DEFAULT_BUDGET["image_proprio"] = DEFAULT_BUDGET["image"]
+DEFAULT_BUILD = tuple((a, m) for m in MODALITIES for a in ALGOS if m == "low_dim" or a not in ("bcq", "cql"))
+"""What `zoo build` trains unless told otherwise: every low-dim model and the image models that can learn within
+this CPU's budget. Image BCQ and CQL are left out (build them with --model): one step costs 0.7 s and 3.6 s here,
+and at 100 and 50 steps they succeeded 0/20; a budget that might teach them would take most of a day."""
 
 
-#: DEFAULT_STEPS are sized on Lift (~47-step demos, one phase to learn). The carry tasks' demos are ~180 steps with
+#: DEFAULT_BUDGET is sized on Lift (~47-step demos, one phase to learn). The carry tasks' demos are ~180 steps with
 #: grasp, carry and release phases: low-dim BC (100 demos) reached 2/50 nominal on PickPlaceCan and 5/50 on
 #: NutAssemblySquare at 10000 steps, 41/50 and 30/50 at 40000 (~5 and ~8 min here).
 TASK_STEP_FACTOR = {"PickPlaceCan": 4, "NutAssemblySquare": 4}
@@ -98,8 +99,8 @@ def default_budget(algo: str, modality: str, demos: int = DEFAULT_DEMOS, task: s
     check_choice("algorithm", algo, ALGOS)
     check_choice("modality", modality, MODALITIES)
     check_choice("task", task, TASKS)
-    batch = IMAGE_CQL_BATCH if algo == "cql" and modality != "low_dim" else DEFAULT_BATCH[modality]
-    return Budget(DEFAULT_STEPS[modality][algo] * TASK_STEP_FACTOR.get(task, 1), batch, demos)
+    steps, batch = DEFAULT_BUDGET[modality][algo]
+    return Budget(steps * TASK_STEP_FACTOR.get(task, 1), batch, demos)
 
 
 def model_name(algo: str, modality: str, task: str) -> str:
