@@ -190,6 +190,8 @@ def test_a_stopped_training_run_resumes_where_it_was_and_ends_with_the_same_weig
     result = T.train(algo, modality, lift_demos, budget, stopped)
     assert result.resumed_from == 3 and result.steps == 6
     assert not T.resume_path(stopped).exists()  # consumed once the checkpoint is written
+    again = T.train(algo, modality, lift_demos, budget, stopped)
+    assert again.resumed_from == 6 and again.wall_time == result.wall_time  # finished: not trained a second time
     a, b = _weights(whole), _weights(stopped)
     flat = lambda d: {f"{k}/{n}": t for k, sd in d.items() for n, t in (sd.items() if isinstance(sd, dict) else [("", sd)])}
     fa, fb = flat(a), flat(b)

@@ -138,6 +138,25 @@ def resume_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.stem + ".resume.pt")
 
 
+def finished_path(checkpoint: Path) -> Path:
+    """Written beside a checkpoint once its run is complete: a build stopped after training (while evaluating) does
+    not train again."""
+    return checkpoint.with_name(checkpoint.stem + ".trained.json")
+
+
+def _finished_run(checkpoint: Path, identity: str) -> TrainResult | None:
+    import json
+
+    marker = finished_path(checkpoint)
+    if not (checkpoint.is_file() and marker.is_file()):
+        return None
+    done = json.loads(marker.read_text())
+    if done.get("identity") != identity:
+        return None
+    return TrainResult(checkpoint, float(done["wall_time"]), int(done["steps"]), dict(done.get("last_log", {})),
+                       resumed_from=int(done["steps"]))
+
+
 def snapshot_path(checkpoint: Path, steps: int) -> Path:
     """A learning-curve checkpoint taken after `steps` gradient steps, beside the final one."""
     return checkpoint.with_name(f"{checkpoint.stem}.step{steps}{checkpoint.suffix}")
@@ -242,6 +261,8 @@ def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: P
     uninterrupted run. At each step count in `snapshots` a checkpoint is saved to `snapshot_path`
     and handed to `on_snapshot` (the learning curve); a resumed run does not repeat earlier ones.
     """
+    import json
+
     import numpy as np
     import torch
     from torch.utils.data import DataLoader
@@ -257,6 +278,9 @@ def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: P
     torch.manual_seed(seed)
     config = make_config(algo, modality, dataset, budget, seed)
     identity = identity or f"{config_sha256(config)}:{Path(dataset).resolve()}"
+    finished = _finished_run(checkpoint, identity)
+    if finished is not None:
+        return finished
     config.lock()
     with contextlib.redirect_stdout(io.StringIO()):  # robomimic prints its whole config and dataset summary
         ObsUtils.initialize_obs_utils_with_config(config)
@@ -310,7 +334,13 @@ def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: P
             last_save = time.perf_counter()
         if on_progress:
             on_progress(done, budget.steps, step_log)
+    finished_path(checkpoint).unlink(missing_ok=True)
     save(checkpoint)
-    state_file.unlink(missing_ok=True)
     wall = trained_before + time.perf_counter() - run_started - evaluating
+    marker = finished_path(checkpoint)
+    marker.with_suffix(".tmp").write_text(json.dumps({"identity": identity, "steps": done, "wall_time": wall,
+                                                      "last_log": {k: float(v) for k, v in step_log.items()
+                                                                   if isinstance(v, (int, float))}}))
+    marker.with_suffix(".tmp").replace(marker)
+    state_file.unlink(missing_ok=True)
     return TrainResult(checkpoint, wall, done, step_log, resumed_from)
