@@ -151,9 +151,10 @@ def _build(args: argparse.Namespace) -> int:
 
     task, models = _requested_models(args)
     console = _console()
-    if not cache.dataset_path(task, args.demos, args.seed).is_file():
+    recorded = cache.dataset_path(task, args.demos, args.seed).is_file()
+    if not recorded:
         console.print(f"{task}: recording {args.demos} demos first, about {format_duration(demos_seconds(task, args.demos))}")
-    bar = tqdm(total=args.demos, desc=f"{task} demos", unit="demo", dynamic_ncols=True)
+    bar = tqdm(total=args.demos, desc=f"{task} demos", unit="demo", dynamic_ncols=True, disable=recorded)
     dataset = ensure_dataset(task, args.demos, args.seed, on_demo=lambda k, n: bar.update(k - bar.n))
     bar.close()
     dataset_sha = cache.sha256_file(dataset)
@@ -170,14 +171,14 @@ def _build(args: argparse.Namespace) -> int:
     total = sum(est.total_s for *_, est in rows)
     console.print(_plan_table(rows, f"zoo build plan ({task}): about {format_duration(total)} on this machine"))
     overall = tqdm(total=round(total), desc="zoo build", unit="s", dynamic_ncols=True, position=0,
-                   bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}]")
+                   bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}]", disable=total == 0)
     sim = Simulation(SimConfig(task=task), seed=args.seed)
     metas = []
     planned_so_far = 0.0
     try:
         for (name, budget, plan, est), (algo, modality) in zip(rows, models):
             bar = tqdm(total=budget.steps, initial=plan.resume_steps, desc=name, unit="step", dynamic_ncols=True,
-                       position=1, leave=False)
+                       position=1, leave=False, disable=plan.cached is not None)
             per_step, per_episode = step_seconds(algo, modality, budget.batch_size), episode_seconds(algo, modality, task)
 
             def progress(done, total_steps, log, bar=bar, per_step=per_step):
