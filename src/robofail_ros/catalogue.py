@@ -28,6 +28,10 @@ KIND_FIELDS: dict[str, dict[str, str]] = {
     "geom_friction": {"scale": "a number in (0, 1000]"},
 }
 
+#: Kinds that change only what a camera sees (the physics is untouched): a policy that reads no image cannot
+#: be affected by them, which is what the zoo's comparison across modalities relies on (zoo/groups.py).
+APPEARANCE_KINDS = frozenset({"geom_rgba", "light_diffuse", "light_intensity", "camera_pose"})
+
 #: Largest multiplicative scale: beyond it a light, mass or friction overflows into nonsense.
 MAX_SCALE = 1000.0
 

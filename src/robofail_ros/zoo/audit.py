@@ -17,9 +17,15 @@ from robofail_ros.config import AuditConfig
 from robofail_ros.policies import ROBOMIMIC_PREFIX
 from robofail_ros.sim import SimConfig, default_worker_count
 from robofail_ros.stats import entropy_nats
+from robofail_ros.catalogue import load_catalogue
 from robofail_ros.zoo import cache
+from robofail_ros.zoo.groups import group_effects, matched_control_text
+from robofail_ros.zoo.groups import markdown_table as groups_table
 
 TABLE_NAME = "zoo_table.md"
+GROUPS_NAME = "zoo_groups.md"
+GROUPS_PREAMBLE = ("Failures caused by each kind of perturbation: of the perturbed experiments whose initial state the "
+                   "model's control succeeded from, how many failed, with a 95% Wilson interval (zoo/groups.py).\n\n")
 TOP_MODES = 3
 MIN_NOMINAL_SUCCESS = 0.2
 """Below this nominal success rate the control run fails so often that no perturbation can show an excess
@@ -103,7 +109,9 @@ def audit_zoo(task: str, searcher: str, episodes: int, control_episodes: int, wo
                                     f"{', '.join(m.name for _, m in models)} (build it: robofail zoo build --model NAME)")
         models = [(f, m) for f, m in models if m.name in only]
     out = Path(out)
+    catalogue = load_catalogue(task)
     rows: list[ZooRow] = []
+    effects: list[tuple[str, str, list]] = []
     for folder, meta in models:
         if meta.nominal_successes == 0 or (meta.nominal_rate or 0.0) < min_nominal:
             why = "no nominal success" if meta.nominal_successes == 0 else f"nominal success below {min_nominal:.0%}"
@@ -124,10 +132,14 @@ def audit_zoo(task: str, searcher: str, episodes: int, control_episodes: int, wo
             bar.close()
         result.analysis.label = meta.name
         rows.append(ZooRow(meta, result.analysis, result.wall_time))
+        effects.append((meta.name, matched_control_text(result.records), group_effects(result.records, catalogue)))
     analyses = [r.analysis for r in rows if r.analysis is not None]
     if analyses:
         write_report(analyses, out)
     (out / TABLE_NAME).write_text(markdown_table(rows))
+    (out / GROUPS_NAME).write_text(GROUPS_PREAMBLE + groups_table(effects))
+    (out / "zoo_groups.json").write_text(json.dumps(
+        [{"model": m, "matched_control": c, "groups": [e.to_json() for e in es]} for m, c, es in effects], indent=2))
     (out / "zoo_table.json").write_text(json.dumps(
         [{"model": r.meta.to_json(), "audit": r.analysis.to_json() if r.analysis else None,
           "audit_wall_time_s": round(r.wall_time, 1)} for r in rows], indent=2))
@@ -138,5 +150,13 @@ def audit_zoo(task: str, searcher: str, episodes: int, control_episodes: int, wo
         for r in rows:
             table.add_row(*row_cells(r))
         console.print(table)
-        console.print(f"figures and {TABLE_NAME} in {out}")
+        if effects:
+            broken = Table(title="broken by the perturbation: failed / experiments whose control succeeded from the "
+                                 "same initial state [95% Wilson]")
+            for h in ("model", "control failures", *(e.group for e in effects[0][2][:2])):
+                broken.add_column(h)
+            for m, c, es in effects:
+                broken.add_row(m, c, *(e.text() for e in es[:2]))
+            console.print(broken)
+        console.print(f"figures, {TABLE_NAME} and {GROUPS_NAME} (every catalogue group) in {out}")
     return rows
