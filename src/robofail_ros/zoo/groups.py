@@ -9,6 +9,10 @@ is the rate at which the perturbation *broke* the policy, with a 95% Wilson inte
 catalogue group, and over appearance-only edits (colours, lights, camera pose: what a camera sees
 changes, the physics does not) against physical ones (sizes, mass, friction). A policy that reads
 no image must show 0 broken by appearance edits: a built-in check of the comparison itself.
+
+The interval treats the pooled experiments as independent. They are distinct experiments (no repeat is
+counted twice), but a sweep starts them from a few initial states, so the interval speaks for those
+states; how a model fares from other states is what a larger control pool (`--control-episodes`) tells.
 """
 from __future__ import annotations
 
