@@ -308,12 +308,12 @@ def test_a_build_stopped_mid_training_says_it_will_resume_and_then_does(lift_dem
     assert plan_model("Lift", "bc", "low_dim", lift_demos, sha, budget, nominal_episodes=1).cached == meta
 
 
-def test_the_default_build_is_every_low_dim_model_and_the_image_models_that_can_learn_here_within_three_hours():
+def test_the_default_build_is_every_low_dim_model_and_the_image_models_measured_to_learn_here_within_three_hours():
     from robofail_ros.zoo.estimate import demos_seconds, model_estimate
     from robofail_ros.zoo.spec import ALGOS, DEFAULT_BUILD, NOMINAL_EPISODES
 
     assert {a for a, m in DEFAULT_BUILD if m == "low_dim"} == set(ALGOS)
-    assert not {(a, m) for a, m in DEFAULT_BUILD if a in ("bcq", "cql") and m != "low_dim"}
+    assert {a for a, m in DEFAULT_BUILD if m != "low_dim"} == {"bc", "bc_rnn"}
     total = demos_seconds("Lift", 100) + sum(
         model_estimate(a, m, "Lift", default_budget(a, m), NOMINAL_EPISODES).total_s for a, m in DEFAULT_BUILD)
     assert total <= 3 * 3600  # the bound, by the rates measured here (docs/results.md has the real run)
