@@ -162,11 +162,13 @@ def _weights(checkpoint):
     return torch.load(checkpoint, map_location="cpu", weights_only=False)["model"]
 
 
-@pytest.mark.parametrize("algo,modality", [("bc", "image"), ("hbc", "low_dim")])
+@pytest.mark.parametrize("algo,modality,stop", [("bc", "image", "crash"), ("hbc", "low_dim", "crash"),
+                                                ("bc", "low_dim", "ctrl-c")])
 def test_a_stopped_training_run_resumes_where_it_was_and_ends_with_the_same_weights(
-        lift_demos, tmp_path, monkeypatch, algo, modality):
-    """A crash after step 3 of 6 loses nothing: the rerun continues from the resume state (nets, optimizers,
-    learning-rate schedules, random streams) and lands on the weights of an uninterrupted run."""
+        lift_demos, tmp_path, monkeypatch, algo, modality, stop):
+    """Stopped after step 3 of 6, the rerun continues from the resume state (nets, optimizers, learning-rate
+    schedules, random streams) and lands on the weights of an uninterrupted run. A crash relies on the periodic
+    saves (here after every chunk); Ctrl-C also writes the state of the last whole chunk on its way out."""
     import torch
     from robofail_ros.zoo import train as T
 
@@ -177,15 +179,17 @@ def test_a_stopped_training_run_resumes_where_it_was_and_ends_with_the_same_weig
     class Stop(Exception):
         pass
 
-    monkeypatch.setattr(T, "RESUME_EVERY_S", 0.0)  # a resume state after every epoch
+    monkeypatch.setattr(T, "RESUME_EVERY_S", 0.0 if stop == "crash" else 1e9)
 
     def crash(done, total, log):
         if done == 3:
-            raise Stop
+            raise Stop if stop == "crash" else KeyboardInterrupt
 
     stopped = tmp_path / "stopped" / "model.pth"
-    with pytest.raises(Stop):
+    with pytest.raises(Stop if stop == "crash" else T.TrainingInterrupted) as stopped_by:
         T.train(algo, modality, lift_demos, budget, stopped, on_progress=crash)
+    if stop == "ctrl-c":
+        assert (stopped_by.value.saved_steps, stopped_by.value.total_steps) == (3, 6)
     assert T.resume_path(stopped).is_file() and not stopped.exists()
     result = T.train(algo, modality, lift_demos, budget, stopped)
     assert result.resumed_from == 3 and result.steps == 6

@@ -348,6 +348,13 @@ def _main(argv: list[str] | None) -> int:
         return 2
     except KeyboardInterrupt as exc:
         from robofail_ros.audit import AuditInterrupted
+        from robofail_ros.zoo.train import RESUME_EVERY_S, TrainingInterrupted  # no torch import at module level
+
+        if isinstance(exc, TrainingInterrupted):
+            print(f"robofail: interrupted while training {exc.checkpoint.parent.name}; its state at step "
+                  f"{exc.saved_steps} of {exc.total_steps} is saved (one every {RESUME_EVERY_S:.0f} s) — run the same "
+                  "command to resume from there", file=sys.stderr)
+            return 130
 
         report = ""
         if isinstance(exc, AuditInterrupted) and exc.files:  # run_audit wrote the report of the episodes done

@@ -122,6 +122,14 @@ def make_config(algo: str, modality: str, dataset: Path, budget: Budget, seed: i
     return config
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a stop) during training: says where the next run will resume from."""
+
+    def __init__(self, checkpoint: Path, saved_steps: int, total_steps: int) -> None:
+        super().__init__(f"training towards {checkpoint} interrupted")
+        self.checkpoint, self.saved_steps, self.total_steps = checkpoint, saved_steps, total_steps
+
+
 @dataclass
 class TrainResult:
     checkpoint: Path
@@ -193,16 +201,24 @@ def _load_state(thing, state) -> None:
         thing.load_state_dict(state)
 
 
-def _save_resume_state(path: Path, model, identity: str, steps: int, wall_time: float) -> None:
+def _resume_state(model, identity: str, steps: int, wall_time: float) -> dict:
+    """A copy (not views of the live tensors) of everything a run needs to continue exactly from `steps`."""
+    import copy
     import random
 
     import numpy as np
     import torch
 
-    state = {"identity": identity, "steps": steps, "wall_time": wall_time,
-             "parts": {name: {"nets": a.nets.state_dict(), "optimizers": _state_of(a.optimizers),
-                              "lr_schedulers": _state_of(a.lr_schedulers)} for name, a in _algorithms(model).items()},
-             "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}}
+    return copy.deepcopy({
+        "identity": identity, "steps": steps, "wall_time": wall_time,
+        "parts": {name: {"nets": a.nets.state_dict(), "optimizers": _state_of(a.optimizers),
+                         "lr_schedulers": _state_of(a.lr_schedulers)} for name, a in _algorithms(model).items()},
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}})
+
+
+def _write_resume_state(path: Path, state: dict) -> None:
+    import torch
+
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     tmp.replace(path)  # atomic: a run killed while saving leaves the previous state intact
@@ -255,8 +271,8 @@ def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: P
           on_snapshot: Callable[[int, Path], None] | None = None, identity: str | None = None) -> TrainResult:
     """Train `budget.steps` gradient steps and save a robomimic checkpoint that `policy_from_checkpoint` restores.
 
-    Resumable: every `RESUME_EVERY_S` the nets, optimizers, schedulers and random states go to
-    `resume_path(checkpoint)`; a later call with the same `identity` (default: the config hash and
+    Resumable: every `RESUME_EVERY_S`, and when the run is interrupted (Ctrl-C, SIGINT), the nets, optimizers,
+    schedulers and random states after the last whole chunk of steps go to `resume_path(checkpoint)`; a later call with the same `identity` (default: the config hash and
     dataset path) continues from there and, on one torch thread, ends with the same weights as an
     uninterrupted run. At each step count in `snapshots` a checkpoint is saved to `snapshot_path`
     and handed to `on_snapshot` (the learning curve); a resumed run does not repeat earlier ones.
@@ -309,31 +325,41 @@ def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: P
             TrainUtils.save_model(model, config, env_meta, shape_meta, str(tmp))
         tmp.replace(path)
 
-    while done < budget.steps:
-        epoch = done // EPOCH_STEPS + 1
-        n = min(EPOCH_STEPS - done % EPOCH_STEPS, budget.steps - done)
-        if pending:
-            n = min(n, pending[0] - done)
-        with contextlib.redirect_stdout(io.StringIO()):
-            step_log = TrainUtils.run_epoch(model=model, data_loader=loader, epoch=epoch, num_steps=n)
-        done += n
-        if done % EPOCH_STEPS == 0 or done == budget.steps:
-            model.on_epoch_end(epoch)
-        elapsed = trained_before + time.perf_counter() - run_started - evaluating
-        if pending and done == pending[0]:
-            pending.pop(0)
-            save(snapshot_path(checkpoint, done))
-            _save_resume_state(state_file, model, identity, done, elapsed)
-            last_save = time.perf_counter()
-            if on_snapshot:
-                evaluation_started = time.perf_counter()
-                on_snapshot(done, snapshot_path(checkpoint, done))
-                evaluating += time.perf_counter() - evaluation_started
-        elif time.perf_counter() - last_save >= RESUME_EVERY_S and done < budget.steps:
-            _save_resume_state(state_file, model, identity, done, elapsed)
-            last_save = time.perf_counter()
-        if on_progress:
-            on_progress(done, budget.steps, step_log)
+    saved = done  # the step count the resume state on disk holds
+    last_whole: dict | None = None  # the state after the last completed chunk, written if the run is stopped
+    try:
+        while done < budget.steps:
+            epoch = done // EPOCH_STEPS + 1
+            n = min(EPOCH_STEPS - done % EPOCH_STEPS, budget.steps - done)
+            if pending:
+                n = min(n, pending[0] - done)
+            with contextlib.redirect_stdout(io.StringIO()):
+                step_log = TrainUtils.run_epoch(model=model, data_loader=loader, epoch=epoch, num_steps=n)
+            done += n
+            if done % EPOCH_STEPS == 0 or done == budget.steps:
+                model.on_epoch_end(epoch)
+            elapsed = trained_before + time.perf_counter() - run_started - evaluating
+            last_whole = _resume_state(model, identity, done, elapsed) if done < budget.steps else None
+            if pending and done == pending[0]:
+                pending.pop(0)
+                save(snapshot_path(checkpoint, done))
+                _write_resume_state(state_file, last_whole)
+                saved, last_save = done, time.perf_counter()
+                if on_snapshot:
+                    evaluation_started = time.perf_counter()
+                    on_snapshot(done, snapshot_path(checkpoint, done))
+                    evaluating += time.perf_counter() - evaluation_started
+            elif last_whole is not None and time.perf_counter() - last_save >= RESUME_EVERY_S:
+                _write_resume_state(state_file, last_whole)
+                saved, last_save = done, time.perf_counter()
+            if on_progress:
+                on_progress(done, budget.steps, step_log)
+    except KeyboardInterrupt:
+        # Stopped mid-chunk: the live weights are part-way through it, so keep the copy taken after the last whole one.
+        if last_whole is not None and last_whole["steps"] > saved:
+            _write_resume_state(state_file, last_whole)
+            saved = last_whole["steps"]
+        raise TrainingInterrupted(checkpoint, saved, budget.steps) from None
     finished_path(checkpoint).unlink(missing_ok=True)
     save(checkpoint)
     wall = trained_before + time.perf_counter() - run_started - evaluating
