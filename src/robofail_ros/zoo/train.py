@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -68,7 +69,6 @@ def _set_learning_rates(node, rate: float, total_epochs: int) -> None:
 def config_sha256(config) -> str:
     """Hash of a training config, minus where the data lies: a cached model is reused only if this matches."""
     import hashlib
-    import json
 
     d = json.loads(config.dump())
     d["train"].pop("data", None)
@@ -153,8 +153,6 @@ def finished_path(checkpoint: Path) -> Path:
 
 
 def _finished_run(checkpoint: Path, identity: str) -> TrainResult | None:
-    import json
-
     marker = finished_path(checkpoint)
     if not (checkpoint.is_file() and marker.is_file()):
         return None
@@ -224,6 +222,23 @@ def _write_resume_state(path: Path, state: dict) -> None:
     tmp.replace(path)  # atomic: a run killed while saving leaves the previous state intact
 
 
+def _read_resume_state(path: Path, identity: str) -> dict | None:
+    """The resume state at `path` if it belongs to this run (same `identity`), else None (logged why)."""
+    import torch
+
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # a truncated file from a crash mid-write cannot happen (atomic replace), but be safe
+        log.warning("ignoring unreadable resume state %s (%s); training from scratch", path, exc)
+        return None
+    if state.get("identity") != identity:
+        log.info("resume state %s belongs to another dataset or config; training from scratch", path)
+        return None
+    return state
+
+
 def _load_resume_state(path: Path, model, identity: str) -> tuple[int, float]:
     """(steps done, seconds trained) restored from `path`, or (0, 0) when there is no usable state for this run."""
     import random
@@ -231,15 +246,8 @@ def _load_resume_state(path: Path, model, identity: str) -> tuple[int, float]:
     import numpy as np
     import torch
 
-    if not path.is_file():
-        return 0, 0.0
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # a truncated file from a crash mid-write cannot happen (atomic replace), but be safe
-        log.warning("ignoring unreadable resume state %s (%s); training from scratch", path, exc)
-        return 0, 0.0
-    if state.get("identity") != identity:
-        log.info("resume state %s belongs to another dataset or config; training from scratch", path)
+    state = _read_resume_state(path, identity)
+    if state is None:
         return 0, 0.0
     for name, algo in _algorithms(model).items():
         part = state["parts"][name]
@@ -254,16 +262,8 @@ def _load_resume_state(path: Path, model, identity: str) -> tuple[int, float]:
 
 def resume_steps(checkpoint: Path, identity: str) -> int:
     """Gradient steps a stopped run towards `checkpoint` already did (0 if none, or another run's state)."""
-    import torch
-
-    path = resume_path(checkpoint)
-    if not path.is_file():
-        return 0
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:
-        return 0
-    return int(state["steps"]) if state.get("identity") == identity else 0
+    state = _read_resume_state(resume_path(checkpoint), identity)
+    return 0 if state is None else int(state["steps"])
 
 
 def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: Path, seed: int = 0,
@@ -277,8 +277,6 @@ def train(algo: str, modality: str, dataset: Path, budget: Budget, checkpoint: P
     uninterrupted run. At each step count in `snapshots` a checkpoint is saved to `snapshot_path`
     and handed to `on_snapshot` (the learning curve); a resumed run does not repeat earlier ones.
     """
-    import json
-
     import numpy as np
     import torch
     from torch.utils.data import DataLoader
