@@ -13,6 +13,15 @@ want_zoo="$(cat "$here/requirements.txt" "$here/requirements-zoo.txt" "$here/set
 zoo=0
 if [[ "${1:-}" == "--zoo" ]]; then zoo=1; fi
 
+# Two first runs at once (say `./robofail zoo build` in one terminal and `./robofail test` in another) would run two
+# pip installs into one venv and break it; the second waits here for the first, then finds the stamps written.
+mkdir -p "$venv"
+exec 9>"$venv/.bootstrap.lock"
+if ! flock -n 9; then
+  echo "bootstrap: another bootstrap is installing into $venv; waiting for it" >&2
+  flock 9
+fi
+
 if ! ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1'; then
   echo "bootstrap: installing headless GL libraries (EGL, Mesa) with apt-get" >&2
   if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
