@@ -35,6 +35,10 @@ the augmentation of its image templates): without it image BC memorised 100 demo
 LR_FINAL_FACTOR = 0.1
 """Every learning rate decays linearly to this fraction of `LEARNING_RATE` over the budget: large steps early,
 small ones to settle at the end, whatever the budget."""
+CQL_BC_START_SHARE = 0.5
+"""Share of a CQL budget in which its actor clones the demos' actions (robomimic's `actor.bc_start_steps`) before it
+follows the critic. Without it the actor learns only from a critic trained on sparse success rewards, and low-dim
+CQL stayed at 0/50 nominal after 5000 steps (docs/results.md)."""
 RESUME_EVERY_S = 120.0
 """Seconds of training between two resume states: a stopped build loses at most this much."""
 
@@ -105,6 +109,8 @@ def make_config(algo: str, modality: str, dataset: Path, budget: Budget, seed: i
             # At every control step BCQ scores 100 sampled actions with both critics, each encoding both
             # images per sample (~1 s a step here); 10 keeps an audit episode in seconds.
             config.algo.critic.num_action_samples_rollout = 10
+        if algo == "cql":
+            config.algo.actor.bc_start_steps = int(budget.steps * CQL_BC_START_SHARE)
         if algo == "bc_rnn":
             config.algo.rnn.enabled = True
             config.algo.rnn.horizon = RNN_HORIZON
