@@ -251,10 +251,7 @@ class FailureModel:
         """
         X, y = self._training_data()
         idx = rng.integers(0, len(y), size=len(y))
-        twin = FailureModel(self.dim, circular=self.circular, hyper_subsample=self.hyper_subsample,
-                            max_optimizer_iter=self.max_optimizer_iter, seed=self.seed)
-        twin.kernel_, twin.hyper_episodes_ = self.kernel_, self.hyper_episodes_
-        return twin.fit(X[idx], y[idx], optimize=self.kernel_ is None)
+        return self.refit_on(X[idx], y[idx])
 
     # ------------------------------------------------------------- prediction
     @property
@@ -296,10 +293,7 @@ class FailureModel:
             k, n = self._flat_rate
             lo, hi = wilson_interval(k, n, CONFIDENCE)
             return np.full(len(X), k / n), np.full(len(X), lo), np.full(len(X), hi)
-        mean, var = self.latent(X)
-        sd = np.sqrt(var)
-        p = expit(mean[:, None] + sd[:, None] * _GH_NODES[None, :]) @ _GH_WEIGHTS
-        return p, expit(mean - Z * sd), expit(mean + Z * sd)
+        return p_band(*self.latent(X))
 
     def p_map(self, X: np.ndarray) -> np.ndarray:
         """logistic(latent mean): the posterior median of P, at the cost of one kernel row per scene.
@@ -330,18 +324,33 @@ class FailureModel:
             k, m = self._flat_rate
             rates = np.clip(rng.beta(k + 0.5, m - k + 0.5, size=n), 1e-12, 1 - 1e-12)
             return np.repeat(logit(rates)[:, None], len(X), axis=1)
+        mean, cov = self.latent_joint(X)
+        return sample_gaussian(mean, cov, n, rng)
+
+    def latent_joint(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and full covariance of the latent f at the scenes X (a few hundred points at most).
+
+        A flat (one-class) model has a constant latent: its Jeffreys mean and variance, fully correlated.
+        """
+        X = _as_2d(X, self.dim)
+        if self._flat_rate is not None:
+            mean, var = self.latent(X)
+            return mean, np.full((len(X), len(X)), var[0])
         be = self._fitted_gpc().base_estimator_
         with threadpool_limits(1, user_api="blas"):
             K_star = be.kernel_(be.X_train_, X)
             mean = K_star.T @ (be.y_train_ - be.pi_)
             v = solve_triangular(be.L_, be.W_sr_[:, None] * K_star, lower=True, check_finite=False)
             cov = be.kernel_(X) - v.T @ v
-        cov = 0.5 * (cov + cov.T)
-        # Eigen-decomposition rather than Cholesky: the covariance of 60 neighbouring points is numerically
-        # singular; negative round-off eigenvalues are clipped.
-        w, U = np.linalg.eigh(cov)
-        root = U * np.sqrt(np.clip(w, 0.0, None))
-        return mean[None, :] + rng.standard_normal((n, len(X))) @ root.T
+        return mean, 0.5 * (cov + cov.T)
+
+    def refit_on(self, X: np.ndarray, y: Sequence[bool] | np.ndarray) -> "FailureModel":
+        """A copy with these hyperparameters, its posterior fitted on other episodes (e.g. all but one line's)."""
+        self._check_fitted()
+        twin = FailureModel(self.dim, circular=self.circular, hyper_subsample=self.hyper_subsample,
+                            max_optimizer_iter=self.max_optimizer_iter, seed=self.seed)
+        twin.kernel_, twin.hyper_episodes_ = self.kernel_, self.hyper_episodes_
+        return twin.fit(X, y, optimize=self.kernel_ is None)
 
     def sample_p(self, X: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         """Joint posterior draws of P(failure) at the scenes X: logistic of `sample_latent`."""
@@ -389,6 +398,24 @@ class FailureModel:
         self._check_fitted()
         assert self._gpc is not None
         return self._gpc
+
+
+def sample_gaussian(mean: np.ndarray, cov: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n draws of N(mean, cov), shape (n, len(mean)).
+
+    Eigen-decomposition rather than Cholesky: the covariance of 60 neighbouring points on a curve is numerically
+    singular; negative round-off eigenvalues are clipped.
+    """
+    w, U = np.linalg.eigh(0.5 * (cov + cov.T))
+    root = U * np.sqrt(np.clip(w, 0.0, None))
+    return mean[None, :] + rng.standard_normal((n, len(mean))) @ root.T
+
+
+def p_band(mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(p_mean, p_low, p_high) of P = logistic(f), f ~ N(mean, var): FailureModel.predict's formula."""
+    sd = np.sqrt(np.maximum(var, 0.0))
+    p = expit(mean[:, None] + sd[:, None] * _GH_NODES[None, :]) @ _GH_WEIGHTS
+    return p, expit(mean - Z * sd), expit(mean + Z * sd)
 
 
 #: Reliability-curve bins over [0, 1].

@@ -26,9 +26,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+from scipy.special import expit
 
+from robofail_ros.continuous.line_model import line_posterior
 from robofail_ros.continuous.result import FactorCurve, FactorInfo, Threshold
-from robofail_ros.continuous.surrogate import FailureModel
+from robofail_ros.continuous.surrogate import FailureModel, p_band, sample_gaussian
 
 if TYPE_CHECKING:
     from robofail_ros.factors import FactorSpace
@@ -93,14 +95,23 @@ def factor_curves(model: FailureModel, space: "FactorSpace", *, points: int = GR
     rng = np.random.default_rng(seed)
     curves: list[FactorCurve] = []
     thresholds: list[Threshold] = []
+    X, y = (model.X_, model.y_) if model.X_ is not None and not model.flat else (None, None)
     for j, info in enumerate(infos):
         U = np.repeat(u_nominal[None, :], points + 1, axis=0)
         U[:points, j] = grid
         values = np.asarray(space.from_unit(U), dtype=float)[:points, j]
-        mean, low, high = model.predict(U)
+        line = None
+        if X is not None:
+            on = on_line(X, u_nominal, j) & (np.abs(X[:, j] - u_nominal[j]) > ON_LINE)
+            line = line_posterior(model, U, j, X, y, on)
+        if line is None:
+            mean, low, high = model.predict(U)
+            samples = model.sample_p(U, draws, rng)
+        else:
+            mean, low, high = p_band(line.mean, np.diag(line.cov))
+            samples = expit(sample_gaussian(line.mean, line.cov, draws, rng))
         curves.append(FactorCurve(info.name, [float(v) for v in values], [float(v) for v in mean[:points]],
                                   [float(v) for v in low[:points]], [float(v) for v in high[:points]]))
-        samples = model.sample_p(U, draws, rng)
         for side in ("below", "above"):
             outward = (np.flatnonzero(grid < u_nominal[j])[::-1] if side == "below"
                        else np.flatnonzero(grid > u_nominal[j]))
