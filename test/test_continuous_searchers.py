@@ -136,8 +136,10 @@ def test_the_boundary_searcher_spends_its_batches_near_the_threshold_and_logs_wh
     for b in batches:
         rules = [c["rule"] for c in b["chosen"]]
         checks = rules.count("check")  # at most a quarter of the batch (check_share), after straddle and explore
-        explore = round((8 - checks) * 0.25)
-        assert checks <= 2 and rules == ["straddle"] * (8 - checks - explore) + ["explore"] * explore + ["check"] * checks
+        lines = rules.count("line")  # at most an eighth (line_share), last
+        explore = round((8 - checks - lines) * 0.25)
+        assert checks <= 2 and lines <= 1 and rules == (["straddle"] * (8 - checks - lines - explore)
+                                                        + ["explore"] * explore + ["check"] * checks + ["line"] * lines)
         for c in b["chosen"]:
             assert 0.0 <= c["p_low"] <= c["p"] <= c["p_high"] <= 1.0 and c["latent_sd"] > 0
     straddling = [c for b in batches for c in b["chosen"] if c["rule"] == "straddle"]
@@ -271,6 +273,28 @@ def test_with_one_outcome_only_the_boundary_searcher_explores_the_emptiest_place
     assert all(c.rule == "explore" for c in choices)
     assert np.linalg.norm(picked[0] - [0.1, 0.1]) > 1.0  # the far corner first
     assert np.linalg.norm(picked[1] - picked[0]) > 0.5  # then far from that pick too
+
+
+def test_line_probes_go_to_the_ends_of_the_emptiest_lines_then_stop():
+    from robofail_ros.continuous.line_model import MIN_LINE_EXPERIMENTS
+    from robofail_ros.searchers.claims import line_probes
+
+    nominal = LIFT.to_unit(LIFT.nominal)
+    yaw, hue = LIFT.index("camera_yaw"), LIFT.index("cube_hue")
+    seen = [nominal.copy()]  # the control's nominal scene is on every line but tests none
+    for j in range(LIFT.dim):  # every line holds enough experiments except camera_yaw's (none) and cube_hue's (one)
+        for k in range(MIN_LINE_EXPERIMENTS if j not in (yaw, hue) else 1 if j == hue else 0):
+            point = nominal.copy()
+            point[j] = 0.1 + 0.3 * k  # no factor's nominal is 0.1, 0.4 or 0.7
+            seen.append(point)
+    probes = line_probes(LIFT, np.asarray(seen), 4)
+    moved = [np.flatnonzero(np.abs(p - nominal) > 1e-9).tolist() for p in probes]
+    assert moved == [[yaw], [hue]]  # fewest first, one per line, nothing for the lines already covered
+    assert probes[0][yaw] in (0.0, 1.0)  # nominal yaw is 0.5: an end of the line, as far as possible from it
+    # hue is a circle: nominal 0.985 and 0.1 already there, so the middle of the gap between them, not an end
+    assert probes[1][hue] == pytest.approx((0.1 + 0.985) / 2, abs=0.01)
+    seen.extend(probes)
+    assert len(line_probes(LIFT, np.asarray(seen), 0)) == 0
 
 
 def test_straddle_prefers_uncertain_points_on_the_boundary():
@@ -419,7 +443,7 @@ def test_bad_continuous_cli_input_is_refused_before_any_progress_bar(tmp_path, a
         assert "Tasks with one: Lift, NutAssemblySquare, PickPlaceCan, Stack" in done.stderr
 
 
-@pytest.mark.parametrize("name", ["explore_share", "check_share"])
+@pytest.mark.parametrize("name", ["explore_share", "check_share", "line_share"])
 @pytest.mark.parametrize("value", [-0.1, 1.5, True, "a quarter"])
 def test_a_batch_share_outside_0_to_1_is_refused_with_its_name(name, value):
     with pytest.raises(ValueError, match=rf"SceneSearchConfig\.{name} must be a number in \[0, 1\], got {value!r}"):

@@ -78,6 +78,10 @@ class SceneSearchConfig:
     """boundary: share of each batch spent testing the thresholds the model now implies, one episode at the failing
     end of each claim's interval on its factor's line through nominal (searchers/claims.py); unused slots go back
     to the straddle picks."""
+    line_share: float = 0.125
+    """boundary: share of each batch spent on factor lines through nominal that hold fewer experiments than the
+    line model needs (searchers/claims.py line_probes); once every line has them, these slots go back to the
+    straddle picks."""
     candidates: int = 2048
     """boundary: candidate points scored by the acquisition per batch (half Sobol points of the box, half pulled
     towards the nominal scene)."""
@@ -92,7 +96,7 @@ class SceneSearchConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"SceneSearchConfig.{name} must be a positive integer, got {v!r}")
-        for name in ("explore_share", "check_share"):
+        for name in ("explore_share", "check_share", "line_share"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
                 raise ValueError(f"SceneSearchConfig.{name} must be a number in [0, 1], got {v!r}")

@@ -24,7 +24,9 @@ candidates are Sobol points pulled towards the nominal scene (to 1/2, 1/4, 1/8 o
 scenes on the way from "works" to "fails" along every direction, where a threshold lies. The model is
 refitted every batch with its hyperparameters kept, and re-optimised every few batches (seconds instead of a
 fraction of one). A share of each batch tests the thresholds the model now implies, on the lines they are read
-from (searchers/claims.py): one episode at the failing end of each claim's interval. Every decision is logged
+from (searchers/claims.py): one episode at the failing end of each claim's interval; and a share probes the
+factor lines that still hold fewer experiments than the line model needs (claims.line_probes), so no factor's
+threshold depends on the box model alone having guessed that it matters. Every decision is logged
 before its episodes run: a resumed audit finishes the batch it had chosen, then continues.
 """
 from __future__ import annotations
@@ -38,7 +40,7 @@ from scipy.special import expit
 from robofail_ros.episode import FAILURE
 from robofail_ros.factors import FactorSpace
 from robofail_ros.searchers.base import SearchContext, Searcher
-from robofail_ros.searchers.claims import claim_checks
+from robofail_ros.searchers.claims import claim_checks, line_probes
 from robofail_ros.searchers.scenes import (
     job_id, rated, require_space, scene_job, sobol_points, unit_points,
 )
@@ -89,8 +91,9 @@ class Choice:
     index: int
     """Row of the candidate matrix."""
     rule: str
-    """'straddle' (near the boundary and uncertain), 'explore' (far from every episode so far) or 'check' (tests
-    a threshold the model implies, searchers/claims.py)."""
+    """'straddle' (near the boundary and uncertain), 'explore' (far from every episode so far), 'check' (tests
+    a threshold the model implies, searchers/claims.py) or 'line' (a factor's line through nominal that holds too
+    few experiments for the line model, claims.line_probes)."""
     score: float
     """The straddle value, for an exploration pick its distance to the nearest point run or chosen, for a check its
     rank among the untested claims (0 = widest interval)."""
@@ -197,11 +200,13 @@ class BoundarySearch(Searcher):
                 model.fit(X, y, optimize=optimise)
                 fitted_once = True
                 checks = claim_checks(model, space, seen, cfg.seed)[:int(round(n * search.check_share))]
+                probes = line_probes(space, np.vstack([seen, checks]), int(round(n * search.line_share)))
                 mean, var = model.latent(candidates)
-                choices = choose_batch(candidates, straddle(mean, np.sqrt(var)), np.vstack([seen, checks]),
-                                       n - len(checks), search.explore_share, model.length_scales)
+                choices = choose_batch(candidates, straddle(mean, np.sqrt(var)), np.vstack([seen, checks, probes]),
+                                       n - len(checks) - len(probes), search.explore_share, model.length_scales)
                 choices += [Choice(len(candidates) + k, "check", float(k)) for k in range(len(checks))]
-                candidates = np.vstack([candidates, checks])
+                choices += [Choice(len(candidates) + len(checks) + k, "line", float(k)) for k in range(len(probes))]
+                candidates = np.vstack([candidates, checks, probes])
                 decision.update(optimised=optimise, model=model.describe(space.names))
                 chosen = candidates[[c.index for c in choices]]
                 p, p_low, p_high = model.predict(chosen)

@@ -63,3 +63,41 @@ def _tested(point: np.ndarray, j: int, seen: np.ndarray) -> bool:
     if not len(seen):
         return False
     return bool(np.any(on_line(seen, point, j) & (np.abs(seen[:, j] - point[j]) <= CHECK_TOLERANCE)))
+
+
+#: Values along a line scored when placing a line probe (unit coordinates; 1% apart, like CHECK_TOLERANCE).
+PROBE_GRID = np.linspace(0.0, 1.0, 101)
+
+
+def line_probes(space: "FactorSpace", seen: np.ndarray, n: int) -> np.ndarray:
+    """Up to n points, one per factor, on the lines through nominal that hold the fewest experiments.
+
+    Why: a threshold is read on its factor's line, and the line model (continuous.line_model) needs
+    MIN_LINE_EXPERIMENTS there before that line's own outcomes count. Straddle picks go where the box model is
+    unsure; when it has wrongly learnt that a factor does not matter, its line looks certain and is never run, and
+    that factor's threshold goes unreported (measured: a 6-factor pocket, 512 episodes, no episode on camera_yaw's
+    line and both its edges missing). Probing every line a few times is 3 x dim episodes at most, then nothing.
+    Only factors with fewer than MIN_LINE_EXPERIMENTS are probed, fewest first; each probe goes to the value on
+    the line farthest from nominal and from that line's experiments (around the circle for a hue), so the first
+    probes of a line are its two ends, where an effect is largest.
+    """
+    from robofail_ros.continuous.line_model import MIN_LINE_EXPERIMENTS
+    from robofail_ros.continuous.thresholds import ON_LINE, on_line
+
+    nominal = np.asarray(space.to_unit(np.asarray(space.nominal, dtype=float)), dtype=float)
+    seen = np.asarray(seen, dtype=float).reshape(-1, space.dim)
+    counts, taken = [], []
+    for j in range(space.dim):
+        on = on_line(seen, nominal, j) & (np.abs(seen[:, j] - nominal[j]) > ON_LINE) if len(seen) else np.zeros(0, bool)
+        counts.append(int(on.sum()))
+        taken.append(np.append(seen[on, j], nominal[j]))
+    order = [j for j in np.argsort(counts, kind="stable") if counts[j] < MIN_LINE_EXPERIMENTS][:max(n, 0)]
+    probes = []
+    for j in order:
+        gap = np.abs(PROBE_GRID[:, None] - taken[j][None, :])
+        if j in space.circular:
+            gap = np.minimum(gap, 1.0 - gap)
+        point = nominal.copy()
+        point[j] = PROBE_GRID[int(np.argmax(gap.min(axis=1)))]
+        probes.append(point)
+    return np.asarray(probes, dtype=float).reshape(-1, space.dim)
