@@ -18,8 +18,8 @@ m and the covariance of g are the box model's posterior *fitted without this lin
 hyperparameters, so the line's outcomes are not counted twice), and d ~ GP(0, s^2 RBF(l)) is the discrepancy along
 the line (chord distance for a hue). The line's experiments are the likelihood (logistic link, Laplace
 approximation, GPML Algorithm 3.1 with a prior mean). s and l maximise the Laplace marginal likelihood of the
-line's outcomes over a small grid that includes s = 0, so where the line agrees with the rest of the box nothing
-changes, and where it does not, the data on the line win near themselves and the box model holds elsewhere.
+line's outcomes over a small grid; s = 0 (the box model alone) is kept unless a discrepancy gains
+LINE_EVIDENCE_NATS, so where the line agrees with the rest of the box, or says too little to tell, nothing changes, and where it does not, the data on the line win near themselves and the box model holds elsewhere.
 """
 from __future__ import annotations
 
@@ -40,6 +40,12 @@ DISCREPANCY_SD = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0)
 #: Discrepancy length scales tried (unit coordinates along the line): from a sharp step (3% of the range, the
 #: box model's own shortest length scale) to a trend over the whole range.
 DISCREPANCY_LENGTH = (0.03, 0.06, 0.12, 0.25, 0.5)
+#: Log marginal likelihood a discrepancy must gain over the box model alone before it is used (a Bayes factor of
+#: e^3 = 20, "strong" on Kass and Raftery's scale). The best of 25 (amplitude, length) pairs always gains a little,
+#: by chance: on a one-in-three failure region, 6 successes in a row on a line (p = 0.09) chose amplitude 4 over the
+#: whole line and erased a real threshold. A line that contradicts the box (DarkFreeze: 9 of 21 succeeded where the
+#: box said fail) gains far more.
+LINE_EVIDENCE_NATS = 3.0
 _NEWTON_STEPS = 50
 
 
@@ -80,7 +86,11 @@ def line_posterior(model: "FailureModel", query: np.ndarray, j: int, X: np.ndarr
             fit = _laplace(K[:n, :n], prior_mean[:n], y[on].astype(float))
             if best is None or fit[0] > best[0] + 1e-9:
                 best = (fit[0], sd, length, K, fit)
+        if sd == 0.0:
+            kept = best  # the box model alone: what a discrepancy must beat by LINE_EVIDENCE_NATS
     assert best is not None
+    if best[0] < kept[0] + LINE_EVIDENCE_NATS:
+        best = kept
     _, sd, length, K, (_, grad, L, w_sqrt) = best
     mean = prior_mean[n:] + K[n:, :n] @ grad
     v = solve_triangular(L, w_sqrt[:, None] * K[:n, n:], lower=True, check_finite=False)
