@@ -145,9 +145,11 @@ def test_the_boundary_searcher_spends_its_batches_near_the_threshold_and_logs_wh
     straddling = [c for b in batches for c in b["chosen"] if c["rule"] == "straddle"]
     assert np.median([abs(c["p"] - 0.5) for c in straddling]) < 0.3
     checked = [np.asarray(c["unit"]) for b in batches for c in b["chosen"] if c["rule"] == "check"]
-    assert checked  # the light threshold was claimed, so it was tested on its line, below the threshold
+    assert checked  # the light threshold was claimed, so it was tested on its line: at its failing end, below the
+    # threshold, and (while its interval was wide) inside the interval, on either side
     for u in checked:
-        assert np.flatnonzero(u != nominal).tolist() == [SPACE.index("light_intensity")] and u[0] < THRESHOLD_UNIT
+        assert np.flatnonzero(u != nominal).tolist() == [SPACE.index("light_intensity")]
+    assert min(u[0] for u in checked) < THRESHOLD_UNIT
 
 
 def test_a_claimed_threshold_is_checked_once_on_its_line_at_the_failing_end_of_its_interval():
@@ -160,17 +162,48 @@ def test_a_claimed_threshold_is_checked_once_on_its_line_at_the_failing_end_of_i
     _, claims = factor_curves(model, SPACE, draws=CHECK_DRAWS, seed=0)  # the claims as the searcher reads them
     claim = next(t for t in claims if t.factor == "light_intensity")
     assert claim.direction == "below"
-    checks = claim_checks(model, SPACE, X, seed=0)
+    checks = claim_checks(model, SPACE, X, seed=0, limit=1)
     nominal = SPACE.to_unit(SPACE.nominal)
     expected = nominal.copy()
     expected[0] = SPACE.get("light_intensity").to_unit(claim.ci_low)  # where the claim says it surely fails
     assert len(checks) == 1 and np.allclose(checks[0], expected)
     tested = expected.copy()
-    tested[0] += 0.5 * CHECK_TOLERANCE  # an episode this close on the line tests it: no second check
-    assert len(claim_checks(model, SPACE, np.vstack([X, tested]), seed=0)) == 0
+    tested[0] += 0.5 * CHECK_TOLERANCE  # an episode this close on the line tests it: no second check there
+    assert not any(np.allclose(c, expected) for c in claim_checks(model, SPACE, np.vstack([X, tested]), seed=0))
     off_line = tested.copy()
     off_line[1] += 0.2  # the same light but another camera angle is not on the claim's line
-    assert len(claim_checks(model, SPACE, np.vstack([X, off_line]), seed=0)) == 1
+    assert any(np.allclose(c, expected) for c in claim_checks(model, SPACE, np.vstack([X, off_line]), seed=0))
+
+
+def test_a_claim_with_a_wide_interval_gets_episodes_inside_it_until_its_line_is_filled():
+    """One episode at the failing end pins a deterministic step, not a failure that comes one time in three: the
+    rest of a wide interval must get episodes of its own line too, spread out, and none once every value of the
+    interval has one within CHECK_TOLERANCE; a pinned claim (narrower than PINNED_WIDTH) gets none inside."""
+    from robofail_ros.continuous.surrogate import FailureModel
+    from robofail_ros.continuous.thresholds import factor_curves, on_line
+    from robofail_ros.searchers.claims import CHECK_DRAWS, CHECK_TOLERANCE, PINNED_WIDTH, claim_checks
+
+    rng = np.random.default_rng(0)
+    X = qmc.Sobol(3, scramble=True, rng=0).random(128)
+    y = (X[:, 0] < THRESHOLD_UNIT) & (rng.random(len(X)) < 1 / 3)  # a third of the dim scenes fail
+    model = FailureModel(3, seed=0).fit(X, y)
+    _, claims = factor_curves(model, SPACE, draws=CHECK_DRAWS, seed=0)
+    factor = SPACE.get("light_intensity")
+    intervals = [sorted(float(factor.to_unit(v)) for v in (t.ci_low, t.ci_high)) for t in claims]
+    assert {t.factor for t in claims} == {"light_intensity"}  # here an onset and, where chance stopped, a far edge
+    assert all(high - low > PINNED_WIDTH for low, high in intervals)  # the coin leaves the claims wide
+    nominal = SPACE.to_unit(SPACE.nominal)
+    checks = claim_checks(model, SPACE, X, seed=0, limit=6)
+    assert len(checks) == 6 and on_line(checks, nominal, 0).all()
+    assert all(any(low - 1e-9 <= v <= high + 1e-9 for low, high in intervals) for v in checks[:, 0])
+    assert np.diff(np.sort(checks[:, 0])).min() > CHECK_TOLERANCE  # spread over the intervals, not piled up
+    line = np.repeat(nominal[None, :], 201, axis=0)
+    line[:, 0] = np.linspace(0.0, 1.0, 201)  # every value of the line has an episode: nothing left to check
+    assert len(claim_checks(model, SPACE, np.vstack([X, line]), seed=0, limit=6)) == 0
+
+    with pytest.MonkeyPatch.context() as patch:  # were these claims pinned, only their failing ends would be run
+        patch.setattr("robofail_ros.searchers.claims.PINNED_WIDTH", 1.0)
+        assert len(claim_checks(model, SPACE, X, seed=0, limit=6)) <= len(claims)
 
 
 def test_the_boundary_searcher_resumed_mid_batch_finishes_the_batch_it_chose(tmp_path):

@@ -24,7 +24,8 @@ candidates are Sobol points pulled towards the nominal scene (to 1/2, 1/4, 1/8 o
 scenes on the way from "works" to "fails" along every direction, where a threshold lies. The model is
 refitted every batch with its hyperparameters kept, and re-optimised every few batches (seconds instead of a
 fraction of one). A share of each batch tests the thresholds the model now implies, on the lines they are read
-from (searchers/claims.py): one episode at the failing end of each claim's interval; and a share probes the
+from (searchers/claims.py): one episode at the failing end of each claim's interval, and episodes inside the
+intervals not yet pinned (claims.PINNED_WIDTH); and a share probes the
 factor lines that still hold fewer experiments than the line model needs (claims.line_probes), so no factor's
 threshold depends on the box model alone having guessed that it matters. Every decision is logged
 before its episodes run: a resumed audit finishes the batch it had chosen, then continues.
@@ -199,7 +200,7 @@ class BoundarySearch(Searcher):
                             or budget - index <= search.optimise_every * search.batch)
                 model.fit(X, y, optimize=optimise)
                 fitted_once = True
-                checks = claim_checks(model, space, seen, cfg.seed)[:int(round(n * search.check_share))]
+                checks = claim_checks(model, space, seen, cfg.seed, limit=int(round(n * search.check_share)))
                 probes = line_probes(space, np.vstack([seen, checks]), int(round(n * search.line_share)))
                 mean, var = model.latent(candidates)
                 choices = choose_batch(candidates, straddle(mean, np.sqrt(var)), np.vstack([seen, checks, probes]),
