@@ -68,6 +68,29 @@ def test_the_coin_fails_a_third_of_initial_states_and_always_the_same_ones(clean
     assert policy.p_fail(sim.render(ADVERSARY_CAMERA, planted.IMAGE_SIZE), cube_pos) == 0.0
 
 
+def test_a_replayed_episode_has_the_outcome_of_the_real_one(clean_lift_sim, tmp_path):
+    """bench/planted_replay.py reads each outcome off the first frame instead of running the episode: it must be
+    the outcome the episode has, for a step, and for the coin over initial states (some fail, the same ones)."""
+    import planted_replay
+
+    oracle = planted_truth.FrameOracle(planted_truth.visual_catalogue(tmp_path))
+    try:
+        for name, scene, seeds in (("DarkFreeze", {"light_intensity": 0.15}, (3,)),
+                                   ("DarkFreeze", {"light_intensity": 0.8}, (3,)),
+                                   ("ColourfulTableCoin", {"table_saturation": 0.9}, range(6))):
+            replayed, real = [], []
+            for seed in seeds:
+                policy = planted.PLANTED[name]()
+                policy.bind(oracle.sim.scene)
+                replayed.append(planted_replay.first_frame_outcome(oracle, policy, "e", seed, "boundary", scene).failed)
+                policy.bind(clean_lift_sim.scene)
+                real.append(run_episode(clean_lift_sim, policy, [], seed=seed, scene=scene).failed)
+            assert replayed == real, (name, scene)
+        assert 0 < sum(replayed) < len(replayed)  # the coin: some initial states fail in the colourful scene
+    finally:
+        oracle.close()
+
+
 class _Space:
     """A one-factor linear space on [0, 10] for the threshold definition."""
 
