@@ -97,10 +97,7 @@ def interval_point(space: "FactorSpace", nominal: np.ndarray, j: int, interval: 
     values = PROBE_GRID[(PROBE_GRID > interval[0]) & (PROBE_GRID < interval[1])]
     values = np.concatenate([[interval[0]], values, [interval[1]]])
     taken = np.append(seen[on_line(seen, nominal, j), j], nominal[j]) if len(seen) else nominal[j:j + 1]
-    gap = np.abs(values[:, None] - taken[None, :])
-    if j in space.circular:
-        gap = np.minimum(gap, 1.0 - gap)
-    nearest = gap.min(axis=1)
+    nearest = _distance_to_nearest(values, taken, j in space.circular)
     best = int(np.argmax(nearest))
     if nearest[best] <= CHECK_TOLERANCE:
         return None
@@ -147,10 +144,13 @@ def line_probes(space: "FactorSpace", seen: np.ndarray, n: int) -> np.ndarray:
     order = [j for j in np.argsort(counts, kind="stable") if counts[j] < MIN_LINE_EXPERIMENTS][:max(n, 0)]
     probes = []
     for j in order:
-        gap = np.abs(PROBE_GRID[:, None] - taken[j][None, :])
-        if j in space.circular:
-            gap = np.minimum(gap, 1.0 - gap)
         point = nominal.copy()
-        point[j] = PROBE_GRID[int(np.argmax(gap.min(axis=1)))]
+        point[j] = PROBE_GRID[int(np.argmax(_distance_to_nearest(PROBE_GRID, taken[j], j in space.circular)))]
         probes.append(point)
     return np.asarray(probes, dtype=float).reshape(-1, space.dim)
+
+
+def _distance_to_nearest(values: np.ndarray, taken: np.ndarray, circular: bool) -> np.ndarray:
+    """Distance (unit coordinates, around the circle for a hue) from each of `values` to the nearest of `taken`."""
+    gap = np.abs(np.asarray(values)[:, None] - np.asarray(taken)[None, :])
+    return (np.minimum(gap, 1.0 - gap) if circular else gap).min(axis=1)
