@@ -248,6 +248,39 @@ def test_perturbation_services_report_a_missing_simulator(tmp_path):
         node.stop()
 
 
+def test_a_simulator_that_stops_answering_cannot_hold_the_perturbation_services(tmp_path):
+    """A request pending on a simulator that died used to hold the services' group forever: after the simulator
+    came back, `clear` never answered. A frozen simulator (SIGSTOP) is that case, made deterministic."""
+    import signal
+
+    from robofail_ros.nodes.perturbation import SIMULATOR_ANSWER_TIMEOUT
+
+    d = domain()
+    sim = NodeProcess("simulator", {"camera_every": 0}, d, tmp_path)
+    node = NodeProcess("perturbation", {}, d, tmp_path)
+    client = GraphClient(d, name="freeze_watcher")
+    clear = names.node_topic(names.PERTURBATION, names.CLEAR)
+    try:
+        assert wait_until(lambda: client.call(Trigger, clear, timeout=60).success, 120), sim.output()
+        os.killpg(sim.proc.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            apply = client.call(Trigger, names.node_topic(names.PERTURBATION, names.APPLY, name="table_red"),
+                                timeout=3 * SIMULATOR_ANSWER_TIMEOUT)
+            assert not apply.success and "did not" in apply.message, apply.message
+            assert time.monotonic() - started < 2 * SIMULATOR_ANSWER_TIMEOUT
+            assert not client.call(Trigger, clear, timeout=3 * SIMULATOR_ANSWER_TIMEOUT).success  # answered, too
+        finally:
+            os.killpg(sim.proc.pid, signal.SIGCONT)
+        # the thawed simulator is served again, once discovery has seen it back
+        assert wait_until(lambda: client.call(Trigger, clear, timeout=30).success, 60)
+        assert node.alive()
+    finally:
+        client.close()
+        node.stop()
+        sim.stop()
+
+
 def test_a_small_audit_through_the_graph_publishes_live_statistics_and_writes_its_report(tmp_path):
     d = domain()
     out = tmp_path / "audit"

@@ -9,6 +9,11 @@ reads it, adds or clears, and sets it back. The latched `~/active` mirrors that 
 and the factor parameters (`factors.<name>`) through the simulator's parameter events, so it
 also follows `ros2 param set`, rqt_reconfigure and the adversary, not only these services.
 Only catalogue names exist as services, and nothing from a request is evaluated or used as a path.
+
+Every wait on the simulator is bounded (`SIMULATOR_ANSWER_TIMEOUT`) and ends early if the simulator leaves
+the graph: the services share one mutually exclusive group (so that two applies cannot interleave their
+read-modify-write), and a request to a simulator that died would otherwise hold that group forever, leaving
+`clear` unanswered after the simulator came back.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import qos_profile_parameter_events
+from rclpy.task import Future
 from std_msgs.msg import String
 from std_srvs.srv import Trigger
 
@@ -25,6 +31,16 @@ from robofail_ros import names
 from robofail_ros.catalogue import load_catalogue
 from robofail_ros.factors import optional_factor_space
 from robofail_ros.nodes.common import LATCHED, run_node
+
+#: Seconds a service waits for the simulator's parameter services before answering with a failure. A live
+#: simulator answers in milliseconds (its episodes run off its executor); this stays well under the 30 s the
+#: adversary gives a perturbation service, so the adversary hears the failure and retries instead of timing out.
+SIMULATOR_ANSWER_TIMEOUT = 10.0
+_LIVENESS_PERIOD = 0.5  # how often a pending wait checks that the simulator is still there
+
+
+class SimulatorUnanswered(RuntimeError):
+    """The simulator left, or did not answer within `SIMULATOR_ANSWER_TIMEOUT`."""
 
 
 def active_text(perturbations: list[str], factors: dict[str, float], nominal: dict[str, float]) -> str:
@@ -89,7 +105,7 @@ class PerturbationNode(Node):
         self._initial.cancel()
         wanted = ["perturbations"] + [names.factor_parameter(n) for n in self.nominal]
         try:
-            response = await self.params.get_parameters(wanted)
+            response = await self._answer(self.params.get_parameters(wanted), "report its parameters")
         except Exception as exc:  # the simulator left meanwhile: its events will tell once it is back
             self.get_logger().warning(f"cannot read {self.simulator}'s parameters: {exc}")
             return
@@ -106,15 +122,46 @@ class PerturbationNode(Node):
         self.active_pub.publish(String(data=active_text(perturbations, factors, self.nominal)))
 
     # -- services ---------------------------------------------------------------------------------------
+    async def _answer(self, future: Future, what: str):
+        """`await future`, but give up (SimulatorUnanswered) once the simulator leaves or after the timeout.
+
+        rclpy futures have no timeout and a client is never told that its server died, so a watcher timer
+        cancels the future; the awaiting callback then resumes and finds it cancelled.
+        """
+        deadline = self.get_clock().now().nanoseconds + int(SIMULATOR_ANSWER_TIMEOUT * 1e9)
+        why: list[str] = []
+
+        def watch() -> None:
+            if future.done() or future.cancelled():
+                return
+            if not self.params.services_are_ready():
+                why.append(f"simulator {self.simulator} left while it was asked to {what}")
+            elif self.get_clock().now().nanoseconds > deadline:
+                why.append(f"simulator {self.simulator} did not {what} within {SIMULATOR_ANSWER_TIMEOUT:.0f} s")
+            else:
+                return
+            future.cancel()
+
+        watcher = self.create_timer(_LIVENESS_PERIOD, watch, callback_group=ReentrantCallbackGroup())
+        try:
+            result = await future
+        finally:
+            self.destroy_timer(watcher)
+        if future.cancelled():
+            raise SimulatorUnanswered(why[0] if why else f"the call to {self.simulator} was cancelled")
+        return result
+
     async def _current(self) -> list[str]:
-        response = await self.params.get_parameters(["perturbations"])
+        response = await self._answer(self.params.get_parameters(["perturbations"]), "report its perturbations")
         if not response.values:
             return []
         value = response.values[0]
         return list(value.string_array_value) if value.type == ParameterType.PARAMETER_STRING_ARRAY else []
 
     async def _set(self, active: list[str], response):
-        result = await self.params.set_parameters([Parameter("perturbations", Parameter.Type.STRING_ARRAY, active)])
+        result = await self._answer(
+            self.params.set_parameters([Parameter("perturbations", Parameter.Type.STRING_ARRAY, active)]),
+            "set its perturbations")
         outcome = result.results[0]
         response.success = bool(outcome.successful)  # ~/active follows from the simulator's parameter event
         return outcome.reason
@@ -140,6 +187,9 @@ class PerturbationNode(Node):
                 response.success, response.message = True, f"{name} already active: {', '.join(active)}"
                 return response
             reason = await self._set(active + [name], response)
+        except SimulatorUnanswered as exc:
+            response.success, response.message = False, str(exc)
+            return response
         except Exception as exc:  # a simulator that vanished mid-call must not take this node down
             response.success, response.message = False, f"setting {self.simulator} failed: {exc}"
             return response
@@ -151,6 +201,9 @@ class PerturbationNode(Node):
             return response
         try:
             reason = await self._set([], response)
+        except SimulatorUnanswered as exc:
+            response.success, response.message = False, str(exc)
+            return response
         except Exception as exc:
             response.success, response.message = False, f"setting {self.simulator} failed: {exc}"
             return response
