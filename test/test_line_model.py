@@ -112,3 +112,33 @@ def test_without_enough_experiments_on_a_line_its_curve_is_the_box_models():
     U = np.repeat(np.asarray(BOX.to_unit(np.asarray(BOX.nominal, dtype=float)))[None, :], len(light.values), axis=0)
     U[:, 0] = BOX.get("light_intensity").to_unit(np.asarray(light.values))
     assert light.p_mean == pytest.approx(list(model.predict(U)[0]))
+
+
+# -- the Laplace approximation finds the posterior's mode, even where the prior is near-singular -------------------
+def test_the_laplace_mode_is_the_posteriors_maximum_on_a_near_singular_prior():
+    """The real vision policy's cube_hue line: two experiments 0.0004 apart, a smooth prior confident of failure
+    (+5), successes up to 0.058 and failures from 0.062. The undamped Newton iteration cycled for ever here and its
+    posterior said P = 0 where the line had failed. The mode must be what an independent optimiser finds."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    from robofail_ros.continuous.line_model import _laplace
+
+    x = np.array([0.0426, 0.0504, 0.0574, 0.0578, 0.062, 0.0659, 0.17, 0.22, 0.27, 0.32, 0.37, 0.48, 0.55, 0.62,
+                  0.69, 0.7653, 0.7961, 0.8094, 0.8205, 0.8583, 0.8738, 0.9272])
+    y = (x > 0.06).astype(float)
+    K = 10.0 * np.exp(-0.5 * ((x[:, None] - x[None, :]) / 0.2) ** 2)
+    mean = np.full(len(x), 5.0)
+    assert np.linalg.cond(K) > 1e12  # the case is the ill-conditioned one
+
+    def negative_psi(a):  # -(log p(y|f) - g'K^-1 g / 2) with g = K a, the objective the mode maximises
+        f = mean + K @ a
+        return -(np.sum(y * f - np.logaddexp(0.0, f)) - 0.5 * a @ K @ a)
+
+    best = minimize(negative_psi, np.zeros(len(x)), method="L-BFGS-B", options={"maxiter": 20000, "ftol": 1e-14})
+    lml, grad, L, _ = _laplace(K, mean, y)
+    # the approximation's evidence is the objective at the mode less the log-determinant term
+    assert lml + float(np.log(np.diag(L)).sum()) == pytest.approx(-best.fun, abs=1e-3)
+    p = expit(mean + K @ grad)  # at the mode the latent is mean + K grad log p(y|f)
+    # a prior this smooth blurs the step over a few hundredths, but the successes read as successes
+    assert np.all(p[x < 0.058] < 0.5) and np.all(p[x > 0.1] > 0.5)
