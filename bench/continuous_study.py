@@ -73,6 +73,19 @@ SCORE_VERSION = 3
 """Bumped when the scores change meaning, so cached scores are recomputed."""
 
 
+def analysis_fingerprint() -> str:
+    """A hash of the analysis code (robofail_ros/continuous/*.py): cached scores of an older analysis are
+    recomputed, not served. A damped Laplace step changed every real-policy score while SCORE_VERSION stayed."""
+    import hashlib
+
+    import robofail_ros.continuous as analysis
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(analysis.__file__).parent.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 # --------------------------------------------------------------------------- scoring one analysis
 
 
@@ -206,8 +219,9 @@ def score_run(run_dir: Path, truth: Truth, space: FactorSpace, checkpoints: list
 
     cache_path = run_dir / "scores.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() and not rescore else {}
-    if cache.get("version") != SCORE_VERSION:
-        cache = {"version": SCORE_VERSION, "checkpoints": {}}
+    fingerprint = analysis_fingerprint()
+    if cache.get("version") != SCORE_VERSION or cache.get("analysis") != fingerprint:
+        cache = {"version": SCORE_VERSION, "analysis": fingerprint, "checkpoints": {}}
     episodes = load_log(run_dir / LOG_NAME).episodes
     control = [r for r in episodes if r.scene is None and not r.perturbations]
     searched = [r for r in episodes if r.scene is not None]
