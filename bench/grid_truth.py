@@ -149,6 +149,12 @@ def threshold_intervals(factor: str, units: np.ndarray, failures: np.ndarray, ep
     are found again by the same construction, and each true threshold takes the 2.5-97.5 percentiles of the
     nearest redrawn threshold of its direction. `found_share` is the share of redraws that find one at all: a
     threshold that a few noisy episodes made is found in few of them.
+
+    The grid itself cannot place a threshold more finely than its spacing: between a point that failed 0/8 and
+    its neighbour that failed 8/8 the step may lie anywhere, and no redraw of 0/8 or 8/8 moves it, so the
+    bootstrap alone gave such thresholds a zero-width interval (the vision policy's cube_hue, [0.0625, 0.0625]
+    between points 0.05 and 0.075). Each redrawn threshold is therefore also placed uniformly within half a grid
+    spacing of where it was read.
     """
     found = measured_thresholds(factor, units, failures, episodes, nominal_u, nominal_k, nominal_n, space)
     rng = np.random.default_rng(seed)
@@ -159,7 +165,8 @@ def threshold_intervals(factor: str, units: np.ndarray, failures: np.ndarray, ep
         for k, t in enumerate(found):
             same = [a.unit for a in again if a.direction == t.direction]
             if same:
-                redrawn[k].append(min(same, key=lambda u: abs(u - t.unit)))
+                nearest = min(same, key=lambda u: abs(u - t.unit))
+                redrawn[k].append(nearest + rng.uniform(-0.5, 0.5) * _spacing_at(units, nearest))
     index = space.names.index(factor)
     out = []
     for t, units_drawn in zip(found, redrawn):
@@ -170,6 +177,13 @@ def threshold_intervals(factor: str, units: np.ndarray, failures: np.ndarray, ep
             row["ci"] = [float(space.factors[index].from_unit(u)) for u in (lo, hi)]
         out.append(row)
     return out
+
+
+def _spacing_at(units: np.ndarray, u: float) -> float:
+    """The distance between the two measured points on either side of unit coordinate u."""
+    ordered = np.sort(units)
+    i = int(np.clip(np.searchsorted(ordered, u), 1, len(ordered) - 1))
+    return float(ordered[i] - ordered[i - 1])
 
 
 def summarise(space, factors: list[str], records: list[dict]) -> dict[str, Any]:
@@ -304,8 +318,10 @@ def main() -> None:
         finally:
             vec_env.close()
     valid = [d for d in done if d["outcome"] != "aborted"]
+    earlier = args.out / "grid_truth.json"  # a re-summary of logged episodes keeps the time they took
+    spent = json.loads(earlier.read_text()).get("wall_time_s", 0.0) if earlier.exists() and done_keys else 0.0
     result = {"policy": args.policy, "task": args.task, "seed": args.seed, "episodes_per_cell": args.episodes,
-              "wall_time_s": time.perf_counter() - started, **summarise(space, factors, valid)}
+              "wall_time_s": spent + time.perf_counter() - started, **summarise(space, factors, valid)}
     (args.out / "grid_truth.json").write_text(json.dumps(result, indent=1) + "\n")
     path = figure(result, args.out)
     print(f"{len(valid)} episodes; true thresholds: "

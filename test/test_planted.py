@@ -165,6 +165,18 @@ def test_a_measured_threshold_is_found_within_one_point_with_its_own_interval():
     assert sorted((e["direction"], round(e["unit"] * 40) / 40) for e in edges) == [("above", 0.7), ("below", 0.85)]
 
 
+def test_a_clean_step_between_two_grid_points_gets_an_interval_as_wide_as_the_grid_cell():
+    """0/8 then 8/8: no redraw moves the step, but the grid only says it lies between the two points."""
+    import grid_truth
+
+    units, episodes = np.linspace(0, 1, 41), np.full(41, 8)
+    failures = np.where(units > 0.61, 8, 0)  # the step lies somewhere between 0.6 and 0.625
+    (t,) = grid_truth.threshold_intervals("f", units, failures, episodes, 0.5, 0, 24, _Space)
+    low, high = t["ci_unit"]
+    assert t["direction"] == "above" and low < t["unit"] < high
+    assert low == pytest.approx(0.6, abs=0.002) and high == pytest.approx(0.625, abs=0.002)
+
+
 @pytest.mark.parametrize("seed", range(10))
 def test_a_flat_noisy_measured_line_has_no_threshold_though_the_raw_half_way_rule_finds_some(seed):
     """Eight episodes per point at a constant 10%: the largest of twenty rates on a side is no rise."""
