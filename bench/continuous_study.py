@@ -86,6 +86,14 @@ def analysis_fingerprint() -> str:
     return digest.hexdigest()[:16]
 
 
+def truth_fingerprint(truth: Truth) -> str:
+    """A hash of the truth a run is scored against: a re-measured or re-summarised truth rescores its runs."""
+    import dataclasses
+    import hashlib
+
+    return hashlib.sha256(json.dumps(dataclasses.asdict(truth), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 # --------------------------------------------------------------------------- scoring one analysis
 
 
@@ -219,9 +227,9 @@ def score_run(run_dir: Path, truth: Truth, space: FactorSpace, checkpoints: list
 
     cache_path = run_dir / "scores.json"
     cache = json.loads(cache_path.read_text()) if cache_path.exists() and not rescore else {}
-    fingerprint = analysis_fingerprint()
-    if cache.get("version") != SCORE_VERSION or cache.get("analysis") != fingerprint:
-        cache = {"version": SCORE_VERSION, "analysis": fingerprint, "checkpoints": {}}
+    fingerprint = {"analysis": analysis_fingerprint(), "truth": truth_fingerprint(truth)}
+    if cache.get("version") != SCORE_VERSION or any(cache.get(k) != v for k, v in fingerprint.items()):
+        cache = {"version": SCORE_VERSION, **fingerprint, "checkpoints": {}}
     episodes = load_log(run_dir / LOG_NAME).episodes
     control = [r for r in episodes if r.scene is None and not r.perturbations]
     searched = [r for r in episodes if r.scene is not None]
