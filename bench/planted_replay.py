@@ -15,7 +15,8 @@ study's own `score_run`), and the truths are read from (or measured into) <out>.
 table.
 
 Run:  .venv/bin/python bench/planted_replay.py [--policies DarkFreeze ...] [--searchers boundary] [--seeds 1 2 3]
-      [--budget 600] [--checkpoints 512 600] [--out audits/planted_replay]
+      [--budget 600] [--checkpoints 512 600] [--out audits/planted_replay] [--evaluate-only]
+      --evaluate-only scores the logged replays at the given checkpoints (cached per run) and replays none.
 """
 from __future__ import annotations
 
@@ -103,6 +104,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=600)
     parser.add_argument("--checkpoints", nargs="+", type=int, default=[512, 600])
     parser.add_argument("--out", type=Path, default=ROOT / "audits" / "planted_replay")
+    parser.add_argument("--evaluate-only", action="store_true", help="score the logged replays, replay none")
     args = parser.parse_args()
     if args.budget < 1:
         parser.error(f"--budget {args.budget}: expected a positive number of episodes")
@@ -117,7 +119,11 @@ def main() -> None:
         for k, (name, searcher, seed) in enumerate(plan, 1):
             started = time.perf_counter()
             run_dir = args.out / name / f"{searcher}-s{seed}"
-            replay(oracle, name, searcher, seed, args.budget, run_dir)
+            if not args.evaluate_only:
+                replay(oracle, name, searcher, seed, args.budget, run_dir)
+            elif not (run_dir / LOG_NAME).exists():
+                print(f"[replay {k}/{len(plan)}] {name} {searcher} seed {seed}: no log in {run_dir}, skipped")
+                continue
             scores = continuous_study.score_run(run_dir, truths[name], oracle.space, checkpoints, searcher, seed)
             for s in scores["scores"]:
                 rows.append((name, searcher, seed, s))
