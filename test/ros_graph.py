@@ -10,6 +10,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+DISCOVERY_SETTLE_S = 1.0  # a new client's wait before its first request (see GraphClient.call)
+RESEND_EVERY_S = 5.0  # an unanswered idempotent request is sent again after this long
+IDEMPOTENT_SERVICES = frozenset({"set_parameters", "get_parameters", "list_parameters", "describe_parameters",
+                                 "get_parameter_types"})
 
 
 def ros_env(domain_id: int) -> dict[str, str]:
@@ -87,18 +91,34 @@ class GraphClient:
         self._thread.start()
 
     def call(self, srv_type, name: str, request=None, timeout: float = 30.0, wait: float | None = None):
-        """Call a service (one client per service name, kept); LookupError if it never appears within `wait`."""
+        """Call a service (one client per service name, kept); LookupError if it never appears within `wait`.
+
+        Fast DDS's service drops its response when it has not matched the client's response reader within 100 ms
+        of answering (rmw_fastrtps #390, #467), and `wait_for_service` only says the *client* has matched the
+        service. On a loaded 2-core CI machine a call made at once on a new client was answered into the void
+        (seen in CI: set_parameters silent for 30 s). So a new client first lets the service discover it, and a
+        parameter request, which is idempotent, is re-sent while unanswered.
+        """
         client = self._clients.get(name)
         if client is None:
             client = self._clients[name] = self.node.create_client(srv_type, name)
-        if not client.wait_for_service(timeout_sec=timeout if wait is None else wait):
+            if not client.wait_for_service(timeout_sec=timeout if wait is None else wait):
+                raise LookupError(f"service {name} not available")
+            time.sleep(DISCOVERY_SETTLE_S)
+        elif not client.wait_for_service(timeout_sec=timeout if wait is None else wait):
             raise LookupError(f"service {name} not available")
-        future = client.call_async(request or srv_type.Request())
-        done = threading.Event()
-        future.add_done_callback(lambda _: done.set())
-        if not done.wait(timeout):
-            raise TimeoutError(f"service {name} did not answer within {timeout} s")
-        return future.result()
+        request = request or srv_type.Request()
+        resend_every = RESEND_EVERY_S if name.rsplit("/", 1)[-1] in IDEMPOTENT_SERVICES else timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            future = client.call_async(request)
+            done = threading.Event()
+            future.add_done_callback(lambda _: done.set())
+            if done.wait(min(resend_every, max(0.0, deadline - time.monotonic()))):
+                return future.result()
+            client.remove_pending_request(future)
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"service {name} did not answer within {timeout} s")
 
     def collect(self, msg_type, topic: str, qos) -> list:
         """Subscribe and return the (live) list that received messages are appended to."""
