@@ -14,7 +14,7 @@ from scipy.stats import qmc
 
 from robofail_ros.continuous.analyse import analyse_scenes
 from robofail_ros.continuous.result import SceneAnalysis
-from robofail_ros.continuous.sensitivity import sobol_indices
+from robofail_ros.continuous.sensitivity import SobolEstimate, sobol_indices
 from robofail_ros.continuous.surrogate import FailureModel, cross_validated_calibration
 from robofail_ros.episode import ABORTED, FAILURE, SUCCESS, EpisodeRecord
 from robofail_ros.factors import FactorSpace, load_factor_space
@@ -172,6 +172,16 @@ def test_the_sobol_wiring_reproduces_the_ishigami_indices():
     [top] = s.interactions(top=1)
     assert top.factors == ("x1", "x3") and top.s2 == pytest.approx(0.244, abs=0.06)
 
+
+
+def test_a_pair_whose_s2_interval_includes_zero_is_ranked_but_not_claimed_as_an_interaction():
+    s2 = np.array([[0.0, 0.08, 0.01], [0.0, 0.0, 0.30], [0.0, 0.0, 0.0]])
+    conf = np.array([[0.0, 0.12, 0.02], [0.0, 0.0, 0.10], [0.0, 0.0, 0.0]])
+    estimate = SobolEstimate(["a", "b", "c"], np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3), s2, conf, 1.0)
+
+    assert [i.factors for i in estimate.pair_ranking()] == [("b", "c"), ("a", "b"), ("a", "c")]
+    assert [i.factors for i in estimate.interactions()] == [("b", "c")]
+    assert not estimate.pair_ranking()[1].significant
 
 # ------------------------------------------------------------------------------------ degenerate and checks
 @pytest.mark.parametrize("outcome", [SUCCESS, FAILURE])

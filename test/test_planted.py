@@ -151,6 +151,28 @@ def test_the_study_scores_a_threshold_by_its_distance_in_range_shares_and_counts
     assert (missed["max_error"], missed["located"]) == (1.0, False)
 
 
+
+def test_the_study_scores_the_true_pair_by_its_rank_and_separately_by_whether_it_is_reported():
+    import continuous_study as study
+    from robofail_ros.analysis import RateEstimate
+    from robofail_ros.continuous.result import Interaction, SceneAnalysis
+
+    truth = planted_truth.Truth("p", "rule", ["a", "b", "c"], {}, [], [], [], [])
+    truth.top_pairs = [("b", "a", 0.08, 0.08), ("a", "c", 0.01, 0.0)]
+    control = RateEstimate.measure("control", "control", [False] * 10)
+    weak, strong = Interaction(("a", "b"), 0.08, 0.12), Interaction(("a", "c"), 0.3, 0.1)
+
+    def scored(ranking, claimed):
+        return study.score_pair(SceneAnalysis(task="Lift", policy_id="p", searcher="s", factors=[], control=control,
+                                              episodes=1, failures=0, interactions=claimed, pair_ranking=ranking),
+                                truth)
+
+    assert scored([weak, strong], []) == {"top_pair": ["a", "b"], "top_pair_ok": True, "top_pair_reported": False}
+    assert scored([strong, weak], [strong])["top_pair_ok"] is False
+    assert scored([], [])["top_pair_ok"] is False
+    truth.top_pairs = []
+    assert scored([weak], [])["top_pair_ok"] is None
+
 def test_a_measured_threshold_is_found_within_one_point_with_its_own_interval():
     import grid_truth
 

@@ -217,6 +217,15 @@ def test_the_map_shows_the_fitted_pair_else_the_strongest_interaction_else_the_m
     assert top_pair(one_factor)[0] is None
 
 
+
+def test_the_summary_names_the_strongest_pair_without_claiming_it_when_no_interval_excludes_zero():
+    analysis = _analysis(findings=True)
+    analysis.interactions = []
+    analysis.pair_ranking = [Interaction(("cube_hue", "robot_value"), 0.08, 0.12)]
+    text = _summary(analysis)
+
+    assert "none whose S2 interval excludes 0" in text and "cube_hue × robot_value" in text and "0.08 ± 0.12" in text
+
 def test_the_terminal_summary_names_thresholds_rules_sensitivity_and_calibration():
     text = _summary(_analysis(findings=True))
 

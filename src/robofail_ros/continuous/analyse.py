@@ -87,6 +87,7 @@ def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", polic
     if sobol is not None:
         result.sobol = sobol.indices()
         result.interactions = sobol.interactions(TOP_INTERACTIONS)
+        result.pair_ranking = sobol.pair_ranking(TOP_INTERACTIONS)
     if model.length_scales is not None:
         result.pair_map = _pair_map(model, space, _map_pair(sobol, result))
     result.rules = failure_rules(values, mean_failed, names, control, seed=seed, repeats=repeats)

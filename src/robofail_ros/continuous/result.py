@@ -101,6 +101,11 @@ class Interaction:
     s2: float
     s2_conf: float
 
+    @property
+    def significant(self) -> bool:
+        """Whether the 95% interval of S2 excludes 0: only then is the pair claimed to interact."""
+        return self.s2 - self.s2_conf > 0
+
 
 @dataclass
 class Condition:
@@ -170,7 +175,10 @@ class SceneAnalysis:
     thresholds: list[Threshold] = field(default_factory=list)
     sobol: list[SobolIndex] = field(default_factory=list)
     interactions: list[Interaction] = field(default_factory=list)
-    """Top interacting pairs, strongest first."""
+    """Top interacting pairs, strongest first: those whose S2 interval excludes 0."""
+    pair_ranking: list[Interaction] = field(default_factory=list)
+    """The pairs with the largest S2 estimates, strongest first, significant or not (see
+    `SobolEstimate.pair_ranking`): which pair to look at first, not a claim that it interacts."""
     rules: list[FailureRule] = field(default_factory=list)
     calibration: Calibration | None = None
     worst_episodes: list[str] = field(default_factory=list)
@@ -216,7 +224,8 @@ class SceneAnalysis:
         d["curves"] = [FactorCurve(**c) for c in d.get("curves", [])]
         d["thresholds"] = [Threshold(**t) for t in d.get("thresholds", [])]
         d["sobol"] = [SobolIndex(**s) for s in d.get("sobol", [])]
-        d["interactions"] = [Interaction(tuple(i["factors"]), i["s2"], i["s2_conf"]) for i in d.get("interactions", [])]
+        for key in ("interactions", "pair_ranking"):
+            d[key] = [Interaction(tuple(i["factors"]), i["s2"], i["s2_conf"]) for i in d.get(key, [])]
         d["rules"] = [FailureRule([Condition(**c) for c in r["conditions"]], RateEstimate.from_json(r["rate"]),
                                   r.get("excess_over_control"), r.get("text", "")) for r in d.get("rules", [])]
         if d.get("calibration") is not None:
