@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 
 import numpy as np
@@ -360,8 +361,11 @@ def test_a_small_continuous_audit_through_the_graph_records_the_headless_scenes_
         total = client.collect(Float64MultiArray, topic(names.SOBOL_TOTAL), LATCHED)
         light = client.collect(Float64, topic(names.THRESHOLD_ONE, name="light_intensity"), LATCHED)
         light_total = client.collect(Float64, topic(names.SOBOL_TOTAL_ONE, name="light_intensity"), LATCHED)
-        assert wait_until(lambda: labels and thresholds and first and total and light and light_total, 120), \
-            nodes[3].output()[-3000:]
+        top_pair = client.collect(String, topic(names.SOBOL_TOP_PAIR), LATCHED)
+        assert wait_until(lambda: labels and thresholds and first and total and light and light_total and top_pair,
+                          120), nodes[3].output()[-3000:]
+        # 4 episodes: a pair ranked first with its interval, or "none: <why>" (one-class outcomes, a flat model)
+        assert re.fullmatch(r"\w+ × \w+: S2 = -?[\d.]+ ± [\d.]+, .+|none: .+", top_pair[-1].data), top_pair[-1].data
         assert labels[-1].data.splitlines() == space.names
         assert len(thresholds[-1].data) == len(first[-1].data) == len(total[-1].data) == space.dim
         i = space.index("light_intensity")

@@ -234,6 +234,21 @@ def test_a_continuous_headline_is_the_searched_and_control_posterior_means_and_n
     assert math.isnan(h.entropy)
 
 
+
+def test_the_top_pair_topic_says_whether_the_strongest_pair_is_claimed_or_only_ranked_first():
+    from robofail_ros.analysis import RateEstimate
+    from robofail_ros.continuous.result import Interaction, SceneAnalysis
+    from robofail_ros.nodes.scene_analysis import top_pair_text
+
+    a = SceneAnalysis(task="Lift", policy_id="p", searcher="boundary", factors=[], episodes=40, failures=9,
+                      control=RateEstimate.measure("control", "control", [False] * 10))
+    assert top_pair_text(a).startswith("none: ")
+    a.pair_ranking = [Interaction(("cube_hue", "robot_value"), 0.08, 0.12)]
+    assert top_pair_text(a) == ("cube_hue × robot_value: S2 = 0.08 ± 0.12, interval includes 0: ranked first, "
+                                "not claimed")
+    a.pair_ranking = a.interactions = [Interaction(("cube_hue", "robot_value"), 0.3, 0.1)]
+    assert top_pair_text(a) == "cube_hue × robot_value: S2 = 0.30 ± 0.10, interacting"
+
 def test_no_per_entry_topic_sits_under_another_topic_which_rqt_plot_would_resolve_instead():
     """rqt_plot takes the first topic that is a prefix of `/a/b/c/data`: `p_failure/<name>` beside `p_failure`
     could never be plotted (the shipped perspective once restored empty plots for that reason)."""

@@ -75,6 +75,7 @@ THRESHOLD_ONE = "factor/{name}/threshold"          # std_msgs/Float64 per factor
 SOBOL_FIRST = "sobol/first_order"                   # std_msgs/Float64MultiArray: Sobol S1 per factor
 SOBOL_TOTAL = "sobol/total"                         # std_msgs/Float64MultiArray: Sobol ST per factor
 SOBOL_TOTAL_ONE = "factor/{name}/sobol_total"      # std_msgs/Float64 per factor (rqt_plot)
+SOBOL_TOP_PAIR = "sobol/top_pair"                  # std_msgs/String: the pair with the largest S2, claimed or not
 SCENES_P_FAILURE_ONE = "scenes/{name}/p_failure"    # std_msgs/Float64: a continuous audit's headline entries
 
 # -- TF frames (the simulator publishes them on TF_STATIC: tf2_msgs/TFMessage, latched) ------------------------------

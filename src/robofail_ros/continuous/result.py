@@ -106,6 +106,11 @@ class Interaction:
         """Whether the 95% interval of S2 excludes 0: only then is the pair claimed to interact."""
         return self.s2 - self.s2_conf > 0
 
+    def text(self) -> str:
+        """'a × b: S2 = 0.08 ± 0.12, …', saying whether the pair is claimed or only ranked (topics, summaries)."""
+        verdict = "interacting" if self.significant else "interval includes 0: ranked first, not claimed"
+        return f"{self.factors[0]} × {self.factors[1]}: S2 = {self.s2:.2f} ± {self.s2_conf:.2f}, {verdict}"
+
 
 @dataclass
 class Condition:

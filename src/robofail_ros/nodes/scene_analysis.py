@@ -144,6 +144,13 @@ def fit_status(analysis: SceneAnalysis | None, searched: int, fitting: bool) -> 
                             message=message, values=[KeyValue(key="model", value=analysis.model)])
 
 
+def top_pair_text(analysis: SceneAnalysis) -> str:
+    """`~/sobol/top_pair`: the pair ranked first by S2 and whether it is claimed, else why there is none."""
+    if analysis.pair_ranking:
+        return analysis.pair_ranking[0].text()
+    return "none: " + (analysis.sensitivity_note or "no Sobol indices (too few episodes or one-class outcomes)")
+
+
 class SceneStatistics:
     """Publishers and the fitting thread of a continuous audit's analysis."""
 
@@ -162,6 +169,7 @@ class SceneStatistics:
         self.first_pub = pub(Float64MultiArray, "~/" + names.SOBOL_FIRST, LATCHED)
         self.total_pub = pub(Float64MultiArray, "~/" + names.SOBOL_TOTAL, LATCHED)
         self.total_one = {n: pub(Float64, "~/" + names.SOBOL_TOTAL_ONE.format(name=n), LATCHED) for n in space.names}
+        self.top_pair_pub = pub(String, "~/" + names.SOBOL_TOP_PAIR, LATCHED)
         self.headline_pub = pub(Float64MultiArray, "~/" + names.P_FAILURE, LATCHED)
         self.headline_one = {e: pub(Float64, "~/" + names.SCENES_P_FAILURE_ONE.format(name=e), LATCHED)
                              for e in HEADLINE_ENTRIES}
@@ -224,6 +232,7 @@ class SceneStatistics:
         self.total_pub.publish(factor_vector(total))
         for name, value in zip(self.space.names, total):
             self.total_one[name].publish(Float64(data=value))
+        self.top_pair_pub.publish(String(data=top_pair_text(analysis)))
 
     def publish_headline(self, records: Iterable[EpisodeRecord]) -> SceneHeadline | None:
         """Publish the headline if an episode or a fit arrived since the last time (called on every tick)."""

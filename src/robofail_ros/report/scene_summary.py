@@ -77,9 +77,8 @@ def _sensitivity(a: SceneAnalysis) -> list["RenderableType"]:
             pairs.add_row(f"{i.factors[0]} × {i.factors[1]}", _conf(i.s2, i.s2_conf))
         out.append(pairs)
     elif a.pair_ranking:
-        top = a.pair_ranking[0]
         out.append(f"[bold]Interacting pairs[/]: none whose S2 interval excludes 0; the largest estimate is "
-                   f"{top.factors[0]} × {top.factors[1]}, S2 {_conf(top.s2, top.s2_conf)}")
+                   f"{a.pair_ranking[0].text()}")
     else:
         out.append("[bold]Interacting pairs[/]: " + ("not estimated (see above)" if a.sensitivity_note else "none"))
     return out
