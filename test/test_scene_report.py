@@ -33,7 +33,7 @@ from robofail_ros.report.scene_pair import top_pair
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FIGURES = {"factor_curves.png", "pair_map.png", "sobol.png", "reliability.png"}
-TABLES = {"results.json", "thresholds.csv", "rules.csv", "sobol.csv"}
+TABLES = {"results.json", "thresholds.csv", "rules.csv", "sobol.csv", "pairs.csv"}
 BUDGET = 60
 
 FACTORS = [
@@ -75,6 +75,7 @@ def _analysis(findings: bool) -> SceneAnalysis:
         a.sobol = [SobolIndex("cube_value", 0.02, 0.03, 0.21, 0.04), SobolIndex("light_intensity", 0.45, 0.05, 0.62, 0.06),
                    SobolIndex("camera_yaw", 0.0, 0.01, 0.01, 0.01), SobolIndex("cube_mass", 0.01, 0.02, 0.03, 0.02)]
         a.interactions = [Interaction(("light_intensity", "cube_value"), 0.14, 0.05)]
+        a.pair_ranking = [*a.interactions, Interaction(("camera_yaw", "cube_mass"), 0.01, 0.03)]
         a.rules = [RULE]
         a.calibration = Calibration(0.081, 0.18, 5, [0.05, 0.5, 0.9], [0.04, 0.6, 0.85], [40, 5, 15])
         a.pair_map = _pair_map()
@@ -132,7 +133,7 @@ def test_a_full_report_writes_every_figure_and_table_and_each_title_says_what_wa
     assert SceneAnalysis.from_json(json.loads((tmp_path / "results.json").read_text())) == analysis
 
 
-def test_the_csv_tables_hold_the_thresholds_rules_and_sobol_indices(tmp_path):
+def test_the_csv_tables_hold_the_thresholds_rules_sobol_indices_and_ranked_pairs(tmp_path):
     write_scene_report(_analysis(findings=True), _records(), tmp_path)
 
     [threshold] = _read_csv(tmp_path / "thresholds.csv")
@@ -146,6 +147,9 @@ def test_the_csv_tables_hold_the_thresholds_rules_and_sobol_indices(tmp_path):
     sobol = {r["factor"]: r for r in _read_csv(tmp_path / "sobol.csv")}
     assert set(sobol) == {f.name for f in FACTORS}
     assert float(sobol["cube_value"]["interaction"]) == pytest.approx(0.21 - 0.02)
+    pairs = _read_csv(tmp_path / "pairs.csv")
+    assert [(r["factor_a"], r["factor_b"], r["claimed"]) for r in pairs] == [
+        ("light_intensity", "cube_value", "True"), ("camera_yaw", "cube_mass", "False")]
 
 
 def test_a_report_with_no_findings_still_writes_every_figure_and_empty_tables(tmp_path):
@@ -157,7 +161,7 @@ def test_a_report_with_no_findings_still_writes_every_figure_and_empty_tables(tm
     for p in paths:
         if p.suffix == ".png":
             _assert_png(p)
-    for name in ("thresholds.csv", "rules.csv", "sobol.csv"):
+    for name in ("thresholds.csv", "rules.csv", "sobol.csv", "pairs.csv"):
         assert _read_csv(tmp_path / name) == []
     assert SceneAnalysis.from_json(json.loads((tmp_path / "results.json").read_text())) == analysis
 

@@ -15,6 +15,7 @@ THRESHOLD_COLUMNS = ("factor", "direction", "value", "ci_low", "ci_high", "level
 RULE_COLUMNS = ("rule", "conditions", "episodes", "failures", "rate", "ci_low", "ci_high", "ci_width",
                 "excess_over_control")
 SOBOL_COLUMNS = ("factor", "s1", "s1_conf", "st", "st_conf", "interaction")
+PAIR_COLUMNS = ("factor_a", "factor_b", "s2", "s2_conf", "claimed")
 
 
 def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[object]]) -> Path:
@@ -26,7 +27,8 @@ def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[objec
 
 
 def write_scene_tables(analysis: SceneAnalysis, out_dir: Path) -> list[Path]:
-    """results.json (lossless, reloadable with SceneAnalysis.from_json), thresholds.csv, rules.csv and sobol.csv."""
+    """results.json (lossless, reloadable with SceneAnalysis.from_json), thresholds.csv, rules.csv, sobol.csv and
+    pairs.csv (the pairs ranked by S2, `claimed` where the interval excludes 0)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "results.json"
@@ -39,4 +41,6 @@ def write_scene_tables(analysis: SceneAnalysis, out_dir: Path) -> list[Path]:
         for r in analysis.rules))
     sobol = _write_csv(out_dir / "sobol.csv", SOBOL_COLUMNS,
                        ([s.factor, s.s1, s.s1_conf, s.st, s.st_conf, s.interaction] for s in analysis.sobol))
-    return [json_path, thresholds, rules, sobol]
+    pairs = _write_csv(out_dir / "pairs.csv", PAIR_COLUMNS,
+                       ([*i.factors, i.s2, i.s2_conf, i.significant] for i in analysis.pair_ranking))
+    return [json_path, thresholds, rules, sobol, pairs]
