@@ -13,7 +13,7 @@ import pytest
 from scipy.stats import qmc
 
 from robofail_ros.continuous.analyse import analyse_scenes
-from robofail_ros.continuous.result import SceneAnalysis
+from robofail_ros.continuous.result import Interaction, SceneAnalysis
 from robofail_ros.continuous.sensitivity import SobolEstimate, sobol_indices
 from robofail_ros.continuous.surrogate import FailureModel, cross_validated_calibration
 from robofail_ros.episode import ABORTED, FAILURE, SUCCESS, EpisodeRecord
@@ -181,7 +181,14 @@ def test_a_pair_whose_s2_interval_includes_zero_is_ranked_but_not_claimed_as_an_
 
     assert [i.factors for i in estimate.pair_ranking()] == [("b", "c"), ("a", "b"), ("a", "c")]
     assert [i.factors for i in estimate.interactions()] == [("b", "c")]
-    assert not estimate.pair_ranking()[1].significant
+    assert not estimate.pair_ranking()[1].claimed
+
+
+def test_a_pair_of_negligible_s2_is_not_claimed_however_narrow_its_interval():
+    """Two factors a fitted surface is flat along give S2 ~ 1e-5 +- 1e-6: an interval above 0 that means nothing."""
+    assert not Interaction(("table_value", "light_hue"), 1e-5, 1e-6).claimed
+    assert Interaction(("cube_hue", "robot_value"), 0.05, 0.04).claimed
+    assert "below 0.01" in Interaction(("table_value", "light_hue"), 1e-5, 1e-6).text()
 
 # ------------------------------------------------------------------------------------ degenerate and checks
 @pytest.mark.parametrize("outcome", [SUCCESS, FAILURE])

@@ -93,6 +93,12 @@ class SobolIndex:
         return self.st - self.s1
 
 
+#: The smallest share of Var P a claimed interaction must hold. Two factors the surrogate is flat along give S2
+#: of 1e-5 with a half-width of 1e-6, an interval that excludes 0 and means nothing (seen on a planted policy
+#: whose rule ignores both); 1% of the variance is the smallest share worth a person's look.
+MIN_CLAIMED_S2 = 0.01
+
+
 @dataclass
 class Interaction:
     """A pair of factors whose joint effect is more than the sum of their effects (Sobol second order)."""
@@ -102,13 +108,15 @@ class Interaction:
     s2_conf: float
 
     @property
-    def significant(self) -> bool:
-        """Whether the 95% interval of S2 excludes 0: only then is the pair claimed to interact."""
-        return self.s2 - self.s2_conf > 0
+    def claimed(self) -> bool:
+        """Whether the pair is claimed to interact: its 95% interval of S2 excludes 0 and S2 is at least
+        `MIN_CLAIMED_S2` of Var P."""
+        return self.s2 - self.s2_conf > 0 and self.s2 >= MIN_CLAIMED_S2
 
     def text(self) -> str:
         """'a × b: S2 = 0.08 ± 0.12, …', saying whether the pair is claimed or only ranked (topics, summaries)."""
-        verdict = "interacting" if self.significant else "interval includes 0: ranked first, not claimed"
+        verdict = ("interacting" if self.claimed else "interval includes 0: ranked first, not claimed"
+                   if self.s2 - self.s2_conf <= 0 else f"below {MIN_CLAIMED_S2:.2f}: ranked first, not claimed")
         return f"{self.factors[0]} × {self.factors[1]}: S2 = {self.s2:.2f} ± {self.s2_conf:.2f}, {verdict}"
 
 
@@ -180,9 +188,9 @@ class SceneAnalysis:
     thresholds: list[Threshold] = field(default_factory=list)
     sobol: list[SobolIndex] = field(default_factory=list)
     interactions: list[Interaction] = field(default_factory=list)
-    """Top interacting pairs, strongest first: those whose S2 interval excludes 0."""
+    """Top interacting pairs, strongest first: the claimed ones (`Interaction.claimed`)."""
     pair_ranking: list[Interaction] = field(default_factory=list)
-    """The pairs with the largest S2 estimates, strongest first, significant or not (see
+    """The pairs with the largest S2 estimates, strongest first, claimed or not (see
     `SobolEstimate.pair_ranking`): which pair to look at first, not a claim that it interacts."""
     rules: list[FailureRule] = field(default_factory=list)
     calibration: Calibration | None = None

@@ -10,7 +10,8 @@ uncertain for two reasons, and its interval covers both:
   of each index across refits.
 
 The design is the same for every refit, so `sd_fit` contains no Monte-Carlo error and the two add as
-variances: half-width = sqrt(conf_mc^2 + (1.96 * sd_fit)^2). The point estimate is the all-episode model's.
+variances: half-width = sqrt(conf_mc^2 + (t * sd_fit)^2), t Student's quantile for refits - 1 degrees of
+freedom. The point estimate is the all-episode model's.
 
 The surface analysed is logistic(latent posterior mean), the posterior median of P (see `FailureModel.p_map`).
 """
@@ -21,11 +22,12 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
+from scipy import stats
 from SALib.analyze import sobol as sobol_analyze
 from SALib.sample import sobol as sobol_sample
 
 from robofail_ros.continuous.result import Interaction, SobolIndex
-from robofail_ros.continuous.surrogate import Z, FailureModel
+from robofail_ros.continuous.surrogate import FailureModel
 from robofail_ros.stats import CONFIDENCE
 
 #: SALib's bootstrap resamples for the Monte-Carlo half-widths.
@@ -64,8 +66,8 @@ class SobolEstimate:
         return [Interaction((self.names[i], self.names[j]), s2, conf) for s2, conf, i, j in pairs[:top]]
 
     def interactions(self, top: int = 5) -> list[Interaction]:
-        """The `top` pairs with the largest S2 whose interval excludes 0 (S2 - half-width > 0), strongest first."""
-        return [i for i in self.pair_ranking(len(self.names) ** 2) if i.significant][:top]
+        """The `top` claimed pairs (interval excludes 0, S2 not negligible: `Interaction.claimed`), strongest first."""
+        return [i for i in self.pair_ranking(len(self.names) ** 2) if i.claimed][:top]
 
 
 def _problem(names: Sequence[str], bounds: Sequence[tuple[float, float]] | None) -> dict:
@@ -152,9 +154,13 @@ def surrogate_sobol(model: FailureModel, names: Sequence[str], *, n_base: int = 
     if len(reps) < 2:
         return main
 
+    # A spread from a handful of refits: Student's t with refits - 1 degrees of freedom, not the normal Z
+    # (3.18 for 4 refits, against 1.96), or the interval would claim more than the refits can say.
+    t = float(stats.t.ppf(0.5 + CONFIDENCE / 2, len(reps) - 1))
+
     def widen(conf: np.ndarray, values: list[np.ndarray]) -> np.ndarray:
         sd = np.std(np.stack(values), axis=0, ddof=1)
-        return np.sqrt(conf ** 2 + (Z * sd) ** 2)
+        return np.sqrt(conf ** 2 + (t * sd) ** 2)
 
     return SobolEstimate(
         main.names, main.s1, widen(main.s1_conf, [r.s1 for r in reps]),

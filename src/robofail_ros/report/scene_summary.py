@@ -77,8 +77,7 @@ def _sensitivity(a: SceneAnalysis) -> list["RenderableType"]:
             pairs.add_row(f"{i.factors[0]} × {i.factors[1]}", _conf(i.s2, i.s2_conf))
         out.append(pairs)
     elif a.pair_ranking:
-        out.append(f"[bold]Interacting pairs[/]: none whose S2 interval excludes 0; the largest estimate is "
-                   f"{a.pair_ranking[0].text()}")
+        out.append(f"[bold]Interacting pairs[/]: none claimed; the largest estimate is {a.pair_ranking[0].text()}")
     else:
         out.append("[bold]Interacting pairs[/]: " + ("not estimated (see above)" if a.sensitivity_note else "none"))
     return out

@@ -42,5 +42,5 @@ def write_scene_tables(analysis: SceneAnalysis, out_dir: Path) -> list[Path]:
     sobol = _write_csv(out_dir / "sobol.csv", SOBOL_COLUMNS,
                        ([s.factor, s.s1, s.s1_conf, s.st, s.st_conf, s.interaction] for s in analysis.sobol))
     pairs = _write_csv(out_dir / "pairs.csv", PAIR_COLUMNS,
-                       ([*i.factors, i.s2, i.s2_conf, i.significant] for i in analysis.pair_ranking))
+                       ([*i.factors, i.s2, i.s2_conf, i.claimed] for i in analysis.pair_ranking))
     return [json_path, thresholds, rules, sobol, pairs]
