@@ -237,6 +237,7 @@ def test_the_terminal_summary_names_thresholds_rules_sensitivity_and_calibration
     assert THRESHOLD.text in text and "[0.27, 0.35]" in text
     assert RULE.text in text and "18/20" in text and "+85.0pp" in text
     assert "light_intensity × cube_value" in text and "0.14 ± 0.05" in text
+    assert f"({len(FACTORS) * (len(FACTORS) - 1) // 2} pairs tested)" in text
     assert "Brier 0.081 (base rate 0.180)" in text and "Var P = 0.031" in text
     assert "searcher sobol" in text and f"budget {BUDGET} searched + 20 control episodes" in text
 
