@@ -28,7 +28,7 @@ def _write_csv(path: Path, columns: Sequence[str], rows: Iterable[Sequence[objec
 
 def write_scene_tables(analysis: SceneAnalysis, out_dir: Path) -> list[Path]:
     """results.json (lossless, reloadable with SceneAnalysis.from_json), thresholds.csv, rules.csv, sobol.csv and
-    pairs.csv (the pairs ranked by S2, `claimed` where the interval excludes 0)."""
+    pairs.csv (the pairs ranked by S2, `claimed` as `Interaction.claimed` says)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / "results.json"
