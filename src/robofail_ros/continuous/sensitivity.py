@@ -127,9 +127,11 @@ def sobol_indices(f: Callable[[np.ndarray], np.ndarray], names: Sequence[str], *
 MIN_P_VARIANCE = 1e-4
 
 
-def surrogate_sobol(model: FailureModel, names: Sequence[str], *, n_base: int = 512, refits: int = 6,
+def surrogate_sobol(model: FailureModel, names: Sequence[str], *, n_base: int, refits: int,
                     seed: int = 0) -> SobolEstimate | None:
     """Sobol indices of the fitted P(failure) over the unit cube, intervals widened by refits (module docstring).
+
+    `n_base` and `refits` have no defaults here: the analysis's `SOBOL_BASE` and `SOBOL_REFITS` are the only ones.
 
     None when the model is flat (one-class data): a constant has no variance to divide up.
     """
