@@ -100,13 +100,13 @@ class GraphClient:
         parameter request, which is idempotent, is re-sent while unanswered.
         """
         client = self._clients.get(name)
-        if client is None:
+        new = client is None
+        if new:
             client = self._clients[name] = self.node.create_client(srv_type, name)
-            if not client.wait_for_service(timeout_sec=timeout if wait is None else wait):
-                raise LookupError(f"service {name} not available")
-            time.sleep(DISCOVERY_SETTLE_S)
-        elif not client.wait_for_service(timeout_sec=timeout if wait is None else wait):
+        if not client.wait_for_service(timeout_sec=timeout if wait is None else wait):
             raise LookupError(f"service {name} not available")
+        if new:
+            time.sleep(DISCOVERY_SETTLE_S)
         request = request or srv_type.Request()
         resend_every = RESEND_EVERY_S if name.rsplit("/", 1)[-1] in IDEMPOTENT_SERVICES else timeout
         deadline = time.monotonic() + timeout

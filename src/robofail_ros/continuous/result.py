@@ -108,15 +108,19 @@ class Interaction:
     s2_conf: float
 
     @property
+    def excludes_zero(self) -> bool:
+        """Whether the 95% interval of S2 lies above 0."""
+        return self.s2 - self.s2_conf > 0
+
+    @property
     def claimed(self) -> bool:
-        """Whether the pair is claimed to interact: its 95% interval of S2 excludes 0 and S2 is at least
-        `MIN_CLAIMED_S2` of Var P."""
-        return self.s2 - self.s2_conf > 0 and self.s2 >= MIN_CLAIMED_S2
+        """Whether the pair is claimed to interact: its interval excludes 0 and S2 is at least `MIN_CLAIMED_S2`."""
+        return self.excludes_zero and self.s2 >= MIN_CLAIMED_S2
 
     def text(self) -> str:
         """'a × b: S2 = 0.08 ± 0.12, …', saying whether the pair is claimed or only ranked (topics, summaries)."""
         verdict = ("interacting" if self.claimed else "interval includes 0: ranked first, not claimed"
-                   if self.s2 - self.s2_conf <= 0 else f"below {MIN_CLAIMED_S2:.2f}: ranked first, not claimed")
+                   if not self.excludes_zero else f"below {MIN_CLAIMED_S2:.2f}: ranked first, not claimed")
         return f"{self.factors[0]} × {self.factors[1]}: S2 = {self.s2:.2f} ± {self.s2_conf:.2f}, {verdict}"
 
 

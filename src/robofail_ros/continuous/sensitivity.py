@@ -67,7 +67,8 @@ class SobolEstimate:
 
     def interactions(self, top: int = 5) -> list[Interaction]:
         """The `top` claimed pairs (interval excludes 0, S2 not negligible: `Interaction.claimed`), strongest first."""
-        return [i for i in self.pair_ranking(len(self.names) ** 2) if i.claimed][:top]
+        every_pair = len(self.names) * (len(self.names) - 1) // 2
+        return [i for i in self.pair_ranking(every_pair) if i.claimed][:top]
 
 
 def _problem(names: Sequence[str], bounds: Sequence[tuple[float, float]] | None) -> dict:
