@@ -359,3 +359,33 @@ def test_the_default_build_is_every_low_dim_model_and_the_image_models_measured_
     total = demos_seconds("Lift", 100) + sum(
         model_estimate(a, m, "Lift", default_budget(a, m), NOMINAL_EPISODES).total_s for a, m in DEFAULT_BUILD)
     assert total <= 3 * 3600  # the issue's bound, by the rates measured here (docs/results.md has the real run)
+
+
+def test_a_zoo_audit_with_a_continuous_searcher_compares_the_models_factor_by_factor(tiny_models, tmp_path, monkeypatch):
+    """`zoo audit --searcher sobol`: every model searches the factor box and gets its scene report, and the zoo's
+    comparison is the models x factors one, not the catalogue's (whose perturbations such an audit never ran)."""
+    from robofail_ros.report.scene_compare import HEATMAP_NAME, TABLE_NAME
+    from robofail_ros.zoo import audit as zoo_audit
+    from robofail_ros.zoo.cache import ModelMeta
+
+    def meta(name):  # the tiny checkpoints never succeed; their nominal record is set so the zoo audits them
+        return ModelMeta(name=f"{name}-lift", algo=name.split("-")[0], modality="low_dim", task="Lift",
+                         budget=TINY.to_json(), dataset="d", dataset_sha256="a", config_sha256="b",
+                         checkpoint_sha256="c", train_wall_time_s=1.0, nominal_successes=2, nominal_episodes=2)
+
+    monkeypatch.setattr(zoo_audit.cache, "list_models",
+                        lambda: [(tiny_models[n], meta(n)) for n in ("bc-low_dim", "bc_rnn-low_dim")])
+    rows = zoo_audit.audit_zoo(task="Lift", searcher="sobol", episodes=4, control_episodes=2, workers=1, seed=0,
+                               out=tmp_path)
+    assert [r.meta.name for r in rows] == ["bc-low_dim-lift", "bc_rnn-low_dim-lift"]
+    assert all(r.analysis.episodes == 4 and r.analysis.control.episodes == 2 for r in rows)
+    for r in rows:
+        assert (tmp_path / r.meta.name / "factor_curves.png").is_file()  # each model's own scene report
+    assert (tmp_path / HEATMAP_NAME).is_file()
+    comparison = (tmp_path / TABLE_NAME).read_text()  # control failures, then searched scenes failed
+    assert "| bc-low_dim-lift | 2/2 [34, 100]% | 4/4 |" in comparison and "| bc_rnn-low_dim-lift |" in comparison
+    zoo_table = (tmp_path / zoo_audit.TABLE_NAME).read_text()
+    assert zoo_table.startswith("| " + " | ".join(zoo_audit.SCENE_HEADERS) + " |")
+    assert "| bc-low_dim-lift | 2/2 [0, 100]% | 2/2 [34, 100]% | 4/4 | none found |" in zoo_table
+    assert not (tmp_path / zoo_audit.GROUPS_NAME).exists()  # catalogue groups: no named perturbation ran
+

@@ -239,15 +239,23 @@ def _report(args: argparse.Namespace) -> int:
             print(f"{d}: skipped damaged log line(s) {loaded.damaged_lines}", file=sys.stderr)
         loaded_audits.append((d, analysis, loaded))
     continuous = [d for d, a, _ in loaded_audits if isinstance(a, SceneAnalysis)]
-    if continuous and len(args.dirs) > 1:
-        raise ValueError(f"continuous audits are reported one folder at a time, got {len(args.dirs)} folders "
-                         f"({', '.join(map(str, continuous))} continuous); run `robofail report DIR` for each")
+    if continuous and len(continuous) != len(args.dirs):
+        discrete = [str(d) for d, a, _ in loaded_audits if not isinstance(a, SceneAnalysis)]
+        raise ValueError(f"a continuous audit ({', '.join(map(str, continuous))}) cannot be compared with a catalogue "
+                         f"audit ({', '.join(discrete)}): their findings are of different kinds; compare continuous "
+                         "audits with each other, catalogue audits with each other")
     out = args.out or (args.dirs[0] if len(args.dirs) == 1 else Path("comparison"))
     foreign = (out / LOG_NAME).exists() and out.resolve() not in {d.resolve() for d in args.dirs}
     if foreign and not args.overwrite:
         raise AuditFolderError(f"{out} holds another audit; its report files would be overwritten. "
                                "Choose another --out, or pass --overwrite")
-    if continuous:
+    if continuous and len(loaded_audits) > 1:
+        from robofail_ros.report.scene_compare import write_scene_comparison
+
+        for d, analysis, _ in loaded_audits:
+            analysis.label = analysis.label or d.name
+        files = write_scene_comparison([a for _, a, _ in loaded_audits], out, console=_table_console())
+    elif continuous:
         [(_, analysis, loaded)] = loaded_audits
         print_scene_summary(analysis, console=_table_console())
         files = write_scene_report(analysis, loaded.episodes, out)

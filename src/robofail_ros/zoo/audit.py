@@ -4,6 +4,10 @@ Each model is an ordinary resumable `run_audit` into `<out>/<model>/`; the compa
 figures come from the same `write_report` the single-model audit uses, and the zoo table
 puts nominal success, the measured top failure modes and π's view side by side. A model
 with no nominal success cannot fail *because of* a perturbation, so it is listed, not audited.
+
+With a continuous searcher (`--searcher boundary`) every model searches the task's factor box instead, each gets
+its own scene report, and the comparison is `report.scene_compare`'s: the worst P(failure) on each factor's line
+per model, and on how many appearance and physical factors a threshold was found.
 """
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from pathlib import Path
 
 from robofail_ros.analysis import AuditAnalysis, RateEstimate
 from robofail_ros.audit import run_audit
-from robofail_ros.config import AuditConfig
+from robofail_ros.config import CONTINUOUS_SEARCHERS, AuditConfig
+from robofail_ros.continuous.result import SceneAnalysis
 from robofail_ros.policies import ROBOMIMIC_PREFIX
 from robofail_ros.sim import SimConfig, default_worker_count
 from robofail_ros.stats import entropy_nats
@@ -35,7 +40,7 @@ MIN_NOMINAL_SUCCESS = 0.2
 @dataclass
 class ZooRow:
     meta: cache.ModelMeta
-    analysis: AuditAnalysis | None
+    analysis: AuditAnalysis | SceneAnalysis | None
     wall_time: float = 0.0
     skipped: str = ""
     """Why a model was not audited."""
@@ -68,6 +73,10 @@ def row_cells(row: ZooRow) -> list[str]:
         return [m.name, nominal, "—", f"not audited: {row.skipped}", "—", "—", "—"]
     c = a.control
     control = f"{c.count_text()} [{_pct(c.ci_low)}, {_pct(c.ci_high)}]%"
+    if isinstance(a, SceneAnalysis):
+        thresholds = "; ".join(t.text for t in a.thresholds[:TOP_MODES]) or "none found"
+        more = f" (+{len(a.thresholds) - TOP_MODES} more)" if len(a.thresholds) > TOP_MODES else ""
+        return [m.name, nominal, control, f"{a.failures}/{a.episodes}", thresholds + more]
     top = [e for e in a.ranking if e.failures > 0][:TOP_MODES]
     modes = "; ".join(_mode(e) for e in top) or "no perturbation caused a failure"
     if a.pi is None:
@@ -83,9 +92,19 @@ HEADERS = ["model", "nominal success [95% CI]", "control failures", f"top-{TOP_M
            "π top mode (P_failure)", "H(π) nats", "H(measured rates) nats"]
 
 
+SCENE_HEADERS = ["model", "nominal success [95% CI]", "control failures", "searched scenes failed",
+                 "thresholds (others nominal) [95% CI]"]
+
+
+def headers(rows: list[ZooRow]) -> list[str]:
+    """The zoo table's columns: a continuous audit has thresholds where a catalogue audit has modes and π."""
+    return SCENE_HEADERS if any(isinstance(r.analysis, SceneAnalysis) for r in rows) else HEADERS
+
+
 def markdown_table(rows: list[ZooRow]) -> str:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    lines += ["| " + " | ".join(row_cells(r)) + " |" for r in rows]
+    cols = headers(rows)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(row_cells(r)[:len(cols)]) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -98,7 +117,10 @@ def audit_zoo(task: str, searcher: str, episodes: int, control_episodes: int, wo
     from tqdm import tqdm
 
     from robofail_ros.report import write_report
+    from robofail_ros.report.scene_compare import HEATMAP_NAME, write_scene_comparison
+    from robofail_ros.report.scene_compare import TABLE_NAME as COMPARISON_NAME
 
+    continuous = searcher in CONTINUOUS_SEARCHERS
     models = [(f, m) for f, m in cache.list_models() if m.task == task]
     if not models:
         raise FileNotFoundError(f"no zoo models for {task} in {cache.zoo_dir()}; run `robofail zoo build --task {task}`")
@@ -130,25 +152,32 @@ def audit_zoo(task: str, searcher: str, episodes: int, control_episodes: int, wo
             result = run_audit(config, out / meta.name, on_record=progress, film=film)
         finally:
             bar.close()
-        result.analysis.label = meta.name
-        rows.append(ZooRow(meta, result.analysis, result.wall_time))
-        effects.append((meta.name, matched_control_text(result.records), group_effects(result.records, catalogue)))
+        analysis = result.scene_analysis if continuous else result.analysis
+        analysis.label = meta.name
+        rows.append(ZooRow(meta, analysis, result.wall_time))
+        if not continuous:
+            effects.append((meta.name, matched_control_text(result.records), group_effects(result.records, catalogue)))
     analyses = [r.analysis for r in rows if r.analysis is not None]
-    if analyses:
+    if analyses and continuous:
+        write_scene_comparison(analyses, out)
+    elif analyses:
         write_report(analyses, out)
     (out / TABLE_NAME).write_text(markdown_table(rows))
-    (out / GROUPS_NAME).write_text(GROUPS_PREAMBLE + groups_table(effects))
-    (out / "zoo_groups.json").write_text(json.dumps(
-        [{"model": m, "matched_control": c, "groups": [e.to_json() for e in es]} for m, c, es in effects], indent=2))
+    if not continuous:
+        (out / GROUPS_NAME).write_text(GROUPS_PREAMBLE + groups_table(effects))
+        (out / "zoo_groups.json").write_text(json.dumps(
+            [{"model": m, "matched_control": c, "groups": [e.to_json() for e in es]} for m, c, es in effects],
+            indent=2))
     (out / "zoo_table.json").write_text(json.dumps(
         [{"model": r.meta.to_json(), "audit": r.analysis.to_json() if r.analysis else None,
           "audit_wall_time_s": round(r.wall_time, 1)} for r in rows], indent=2))
     if console is not None:
         table = Table(title=f"zoo audit: {task}, {searcher}, {control_episodes} control + {episodes} searched episodes per model")
-        for h in HEADERS:
+        cols = headers(rows)
+        for h in cols:
             table.add_column(h)
         for r in rows:
-            table.add_row(*row_cells(r))
+            table.add_row(*row_cells(r)[:len(cols)])
         console.print(table)
         if effects:
             broken = Table(title="broken by the perturbation: failed / experiments whose control succeeded from the "
@@ -158,5 +187,9 @@ def audit_zoo(task: str, searcher: str, episodes: int, control_episodes: int, wo
             for m, c, es in effects:
                 broken.add_row(m, c, *(e.text() for e in es[:2]))
             console.print(broken)
-        console.print(f"figures, {TABLE_NAME} and {GROUPS_NAME} (every catalogue group) in {out}")
+        if continuous:
+            console.print(f"per-model scene reports in {out}/<model>/; {HEATMAP_NAME}, {COMPARISON_NAME} and "
+                          f"{TABLE_NAME} in {out}")
+        else:
+            console.print(f"figures, {TABLE_NAME} and {GROUPS_NAME} (every catalogue group) in {out}")
     return rows

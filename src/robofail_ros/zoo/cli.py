@@ -5,7 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from robofail_ros.config import SEARCHERS
+from robofail_ros.config import CONTINUOUS_SEARCHERS, DEFAULT_EPISODES, SEARCHERS
+
+#: Searched episodes per model of a catalogue zoo audit: 4 per perturbation of the 27-scene Lift catalogue.
+ZOO_EPISODES = 108
 from robofail_ros.zoo.spec import (ALGOS, CURVE_EPISODES, DEFAULT_BUILD, DEFAULT_DEMOS, MODALITIES, NOMINAL_EPISODES, TASKS, Budget,
                                    check_choice, default_budget, parse_model_name)
 
@@ -68,8 +71,11 @@ def add_parser(sub, positive_int) -> None:
     audit = zsub.add_parser("audit", help="audit every zoo model with the same catalogue and budget; write the figures")
     audit.add_argument("--task", default="Lift", type=_choices("task", TASKS))
     audit.add_argument("--searcher", default="uniform", choices=SEARCHERS,
-                       help="uniform by default: every perturbation equally often from the same initial states for every model")
-    audit.add_argument("--episodes", type=positive_int, default=108, help="searched episodes per model")
+                       help="uniform by default: every perturbation equally often from the same initial states for every "
+                            f"model; {', '.join(CONTINUOUS_SEARCHERS)} search the task's factor box instead")
+    audit.add_argument("--episodes", type=positive_int, default=None,
+                       help=f"searched episodes per model (default {ZOO_EPISODES}; with a continuous searcher "
+                            f"{DEFAULT_EPISODES['continuous']}, the continuous audit's default)")
     audit.add_argument("--control-episodes", type=positive_int, default=20, help="unperturbed episodes per model")
     audit.add_argument("--workers", type=positive_int, default=None)
     audit.add_argument("--seed", type=int, default=0)
@@ -225,7 +231,9 @@ def _audit(args: argparse.Namespace) -> int:
     from robofail_ros.zoo.spec import model_name
 
     task, models = _requested_models(args) if args.models else (args.task[0], None)
-    audit_zoo(task=task, searcher=args.searcher, episodes=args.episodes,
+    continuous = args.searcher in CONTINUOUS_SEARCHERS
+    episodes = args.episodes or (DEFAULT_EPISODES["continuous"] if continuous else ZOO_EPISODES)
+    audit_zoo(task=task, searcher=args.searcher, episodes=episodes,
               control_episodes=args.control_episodes, workers=args.workers, seed=args.seed, out=args.out,
               film=args.video, console=_console(), only=[model_name(a, m, task) for a, m in models] if models else None,
               **({} if args.min_nominal_success is None else {"min_nominal": args.min_nominal_success}))
