@@ -69,7 +69,7 @@ BAND_TOLERANCE = 0.05
 """A fitted band counts as holding the true P within this much: a logistic-link model never reaches exactly 0 or
 1, so a planted rule's exact 0 (or 1) would otherwise be outside every band by construction."""
 DEFAULT_CHECKPOINTS = (64, 128, 192, 256, 384, 512, 600)
-SCORE_VERSION = 4
+SCORE_VERSION = 5
 """Bumped when the scores change meaning, so cached scores are recomputed."""
 
 
@@ -102,11 +102,19 @@ def unit_of(space: FactorSpace, factor: str, value: float) -> float:
 
 
 def score_thresholds(analysis: SceneAnalysis, truth: Truth, space: FactorSpace) -> dict[str, Any]:
-    """Each true threshold matched to the nearest reported one of the same factor and direction."""
+    """Each true threshold matched to the nearest reported one of the same factor and direction, on the same side of
+    the factor's nominal value.
+
+    The side matters because a direction does not say where a threshold is: the far edge of a reported band above
+    nominal ("fails below 0.0386", where the band ends) and a true threshold below nominal ("fails below 0.0094") are
+    both 'below', but they are different findings, and scoring one against the other measured nothing (§8i).
+    """
     matched, per_true = set(), []
     for t, own_ci in zip(truth.thresholds, truth.threshold_ci or [None] * len(truth.thresholds)):
+        nominal_u = unit_of(space, t.factor, float(space.nominal[space.names.index(t.factor)]))
         cands = [(k, r) for k, r in enumerate(analysis.thresholds)
-                 if r.factor == t.factor and r.direction == t.direction]
+                 if r.factor == t.factor and r.direction == t.direction
+                 and (unit_of(space, t.factor, r.value) - nominal_u) * (t.unit - nominal_u) > 0]
         if not cands:
             per_true.append({"factor": t.factor, "direction": t.direction, "true": t.value, "error": 1.0,
                              "found": False, "covered": None})

@@ -149,6 +149,10 @@ def test_the_study_scores_a_threshold_by_its_distance_in_range_shares_and_counts
     assert not far["located"] and far["threshold_coverage"] == 0.0
     missed = study.score_thresholds(analysis(), truth, _Space)
     assert (missed["max_error"], missed["located"]) == (1.0, False)
+    # nominal is 5: a band's far edge above it ("fails below 7", where the band ends) is not the true threshold
+    # below nominal, though both say 'below'
+    band_edge = study.score_thresholds(analysis(Threshold("f", 7.0, 6.5, 7.5, "below")), truth, _Space)
+    assert (band_edge["max_error"], band_edge["spurious"], band_edge["threshold_coverage"]) == (1.0, 1, None)
 
 
 
