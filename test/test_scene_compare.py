@@ -105,3 +105,13 @@ def test_report_refuses_to_compare_a_continuous_audit_with_a_catalogue_audit(tmp
     err = capsys.readouterr().err
     assert f"continuous audit ({tmp_path / 'cont'}) cannot be compared with a catalogue audit ({tmp_path / 'cat'})" in err
     assert not (tmp_path / "comparison").exists()
+
+
+def test_a_band_is_listed_once_though_its_two_edges_are_two_thresholds():
+    from robofail_ros.report.scene_compare import markdown
+
+    a = _model("m", {})
+    text = "fails when 0.1 < cube_hue < 0.9 (a band)"
+    a.thresholds = [Threshold("cube_hue", 0.1, 0.0, 0.2, "above", 0.5, text, band=[0.1, 0.9]),
+                    Threshold("cube_hue", 0.9, 0.8, 1.0, "below", 0.5, text, band=[0.1, 0.9])]
+    assert markdown([a]).count(text) == 1

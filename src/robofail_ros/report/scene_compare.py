@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from robofail_ros.catalogue import APPEARANCE_KINDS
-from robofail_ros.continuous.result import FactorCurve, SceneAnalysis
+from robofail_ros.continuous.result import FactorCurve, SceneAnalysis, Threshold
 from robofail_ros.factors import FACTOR_TARGETS
 from robofail_ros.report.common import plt, save_figure
 from robofail_ros.report.scene_labels import scene_budget_text
@@ -183,13 +183,19 @@ def comparison_rows(analyses: Sequence[SceneAnalysis]) -> list[list[str]]:
     return rows
 
 
+def unique_findings(analysis: SceneAnalysis) -> list[Threshold]:
+    """The thresholds of one audit, a band once: its two edges are two `Threshold`s with one text."""
+    seen: set[str] = set()
+    return [t for t in analysis.thresholds if not (t.text in seen or seen.add(t.text))]
+
+
 def markdown(analyses: Sequence[SceneAnalysis]) -> str:
     """The comparison table, then every threshold of every model (the Markdown file a results page quotes)."""
     lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     lines += ["| " + " | ".join(r) + " |" for r in comparison_rows(analyses)]
     lines += ["", "| model | threshold (others nominal) | experiments on its line |", "|---|---|---|"]
     for a in analyses:
-        for t in a.thresholds:
+        for t in unique_findings(a):
             lines.append(f"| {a.name} | {t.text} | {t.line_text() or '—'} |")
         if not a.thresholds:
             lines.append(f"| {a.name} | none found | — |")

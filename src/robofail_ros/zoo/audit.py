@@ -19,6 +19,7 @@ from robofail_ros.analysis import AuditAnalysis, RateEstimate
 from robofail_ros.audit import run_audit
 from robofail_ros.config import CONTINUOUS_SEARCHERS, AuditConfig
 from robofail_ros.continuous.result import SceneAnalysis
+from robofail_ros.report.scene_compare import unique_findings
 from robofail_ros.policies import ROBOMIMIC_PREFIX
 from robofail_ros.sim import SimConfig, default_worker_count
 from robofail_ros.stats import entropy_nats
@@ -74,8 +75,9 @@ def row_cells(row: ZooRow) -> list[str]:
     c = a.control
     control = f"{c.count_text()} [{_pct(c.ci_low)}, {_pct(c.ci_high)}]%"
     if isinstance(a, SceneAnalysis):
-        thresholds = "; ".join(t.text for t in a.thresholds[:TOP_MODES]) or "none found"
-        more = f" (+{len(a.thresholds) - TOP_MODES} more)" if len(a.thresholds) > TOP_MODES else ""
+        found = unique_findings(a)
+        thresholds = "; ".join(t.text for t in found[:TOP_MODES]) or "none found"
+        more = f" (+{len(found) - TOP_MODES} more)" if len(found) > TOP_MODES else ""
         return [m.name, nominal, control, f"{a.failures}/{a.episodes}", thresholds + more]
     top = [e for e in a.ranking if e.failures > 0][:TOP_MODES]
     modes = "; ".join(_mode(e) for e in top) or "no perturbation caused a failure"
