@@ -30,15 +30,28 @@ SIM = names.node_topic(names.SIMULATOR, "").rstrip("/")
 CAMERA = names.node_topic(names.SIMULATOR, names.CAMERA_IMAGE, camera="agentview")
 
 
+_GRAPH_DOMAINS: set[int] = set()
+"""Domains of the module's graph fixture, which stays up while every other test here runs."""
+
+
 def domain() -> int:
-    """A ROS domain of our own per test module, so parallel runs and other sessions do not cross-talk."""
-    return 1 + (os.getpid() + time.time_ns() // 1000) % 50  # 1-50; ROS domain ids above 101 clash with ports
+    """A ROS domain of our own (1-50; ids above 101 clash with ports), never the live module graph's.
+
+    A random draw alone met the graph's domain 1 time in 50, and then the graph's nodes answered another test's
+    requests: the perturbation node of the missing-simulator test found the graph's simulator ('table_red already
+    active', a CI failure on 2026-12-03).
+    """
+    while True:
+        d = 1 + (os.getpid() + time.time_ns() // 1000) % 50
+        if d not in _GRAPH_DOMAINS:
+            return d
 
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory):
     """simulator + policy + perturbation nodes and a client; nodes are stopped SIGINT → SIGTERM → SIGKILL."""
     d = domain()
+    _GRAPH_DOMAINS.add(d)
     logs = tmp_path_factory.mktemp("logs")
     nodes = {n: NodeProcess(n, params, d, logs) for n, params in (
         ("simulator", {"camera_every": 0, "action_timeout": 3.0}), ("policy", {}), ("perturbation", {}))}
@@ -51,6 +64,7 @@ def graph(tmp_path_factory):
     client.close()
     for n in nodes.values():
         n.stop()
+    _GRAPH_DOMAINS.discard(d)
 
 
 def set_simulator(client, **values):
