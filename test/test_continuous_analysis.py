@@ -90,6 +90,27 @@ def test_failure_confined_to_a_band_gives_both_edges(threshold_analysis):
     assert "< cube_value <" in edges[0].text
 
 
+def test_posterior_draws_that_dip_inside_a_long_band_do_not_move_its_far_edge():
+    """A fifth of the draws dip under half-way in the middle of a band that ends at 0.9: the far edge's interval
+    stays at the band's end instead of stretching to the dip (the 'first crossing' of each draw did that)."""
+    from robofail_ros.continuous.result import FactorInfo
+    from robofail_ros.continuous.thresholds import _side_thresholds
+
+    info = FactorInfo("cube_hue", "cube", "hue", 0.0, 1.0, 0.0, "linear")
+    positions = np.linspace(0.0, 1.0, 61)  # positions[0] is nominal, the rest the side outward
+    inside = (positions[1:] > 0.1) & (positions[1:] < 0.9)
+    mean = np.where(inside, np.linspace(0.95, 0.85, 60), 0.05)  # the worst point is near the band's start
+    rng = np.random.default_rng(0)
+    draws = np.clip(mean + rng.normal(0.0, 0.02, (400, 60)), 0.0, 1.0)
+    draws[:80, 28:32] = 0.2  # the dip, in 80 of 400 draws
+    edges = {t.direction: t for t in _side_thresholds(info, "above", positions, 0.05, mean, np.full(400, 0.05),
+                                                       draws)}
+    far = edges["below"]
+    assert far.band is not None and far.value == pytest.approx(0.9, abs=0.02)
+    assert far.ci_low > 0.85 and far.ci_high < 0.95
+    assert edges["above"].ci_low > 0.05 and edges["above"].ci_high < 0.15
+
+
 def test_factors_without_effect_get_no_threshold_and_small_sobol_indices(threshold_analysis):
     assert {t.factor for t in threshold_analysis.thresholds} == {"light_intensity", "cube_value"}
     sobol = {s.factor: s for s in threshold_analysis.sobol}

@@ -13,7 +13,8 @@ Definition of a threshold (applied separately on each side of the factor's nomin
   band [a, b] and both edges are reported (each `Threshold` carries `band`).
 * The 95% interval of each edge repeats the construction on joint posterior draws of the whole curve (each with
   its own P0, E at x* and level); a draw that never crosses counts as crossing at the end of the range, which
-  widens the interval rather than hiding the doubt.
+  widens the interval rather than hiding the doubt. A draw's far band edge is its downward crossing nearest the
+  reported one, so a draw that dips inside a long band does not count the dip as the band's end.
 
 A side with no credible rise yields no threshold, so a factor that does not matter yields none at all.
 
@@ -57,14 +58,29 @@ def _first_at_or_above(c: np.ndarray, level: float, start: int) -> float | None:
     return i - 1 + (level - lo) / (hi - lo) if hi > lo else float(i)
 
 
+def _crossings_below(c: np.ndarray, level: float, start: int) -> np.ndarray:
+    """Fractional indices of every crossing of c down through `level` after `start` (c[start] >= level)."""
+    i = start + 1 + np.flatnonzero((c[start:-1] >= level) & (c[start + 1:] < level))
+    lo, hi = c[i], c[i - 1]
+    return i - 1 + (hi - level) / np.where(hi > lo, hi - lo, 1.0)
+
+
 def _first_below(c: np.ndarray, level: float, start: int) -> float | None:
     """Fractional index of the first crossing of c down through `level` after `start` (c[start] >= level)."""
-    hits = np.flatnonzero(c[start:] < level)
-    if not len(hits):
-        return None
-    i = start + int(hits[0])
-    lo, hi = c[i], c[i - 1]
-    return i - 1 + (hi - level) / (hi - lo) if hi > lo else float(i)
+    crossings = _crossings_below(c, level, start)
+    return float(crossings[0]) if len(crossings) else None
+
+
+def _far_edge_of_draw(c: np.ndarray, level: float, start: int, far: float) -> float | None:
+    """A posterior draw's far band edge: its downward crossing nearest the point estimate `far`.
+
+    Why not the draw's first crossing: a draw of a long band that dips under half-way anywhere inside it would
+    put its far edge at the dip, and a few such draws stretched the edge's interval across the whole band
+    (cube_hue's far edge 0.0607 [0.0376, 0.859], benchmarks §8g). A dip is doubt about the band's inside, not about
+    where it ends, so each draw's edge is the crossing that corresponds to the one reported.
+    """
+    crossings = _crossings_below(c, level, start)
+    return float(crossings[np.argmin(np.abs(crossings - far))]) if len(crossings) else None
 
 
 def _edges(c: np.ndarray, peak: int) -> tuple[float | None, float | None, float]:
@@ -137,7 +153,9 @@ def _side_thresholds(info: FactorInfo, side: str, positions: np.ndarray, p0: flo
     onset_draws, far_draws = [], []
     for s in range(len(s0)):
         cs = np.concatenate([[s0[s]], s_side[s]])
-        o, f, _ = _edges(cs, peak) if cs[peak] > cs[0] else (None, None, 0.0)
+        o, f, draw_level = _edges(cs, peak) if cs[peak] > cs[0] else (None, None, 0.0)
+        if f is not None and far is not None:
+            f = _far_edge_of_draw(cs, draw_level, peak, far)
         onset_draws.append(end if o is None else o)
         far_draws.append(end if f is None else f)
     name, unit = info.name, f" {info.unit}" if info.unit else ""
