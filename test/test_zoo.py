@@ -120,6 +120,25 @@ def test_start_episode_resets_the_rnn_state(tiny_models, clean_lift_sim):
     assert np.allclose(policy(obs), first)
 
 
+def test_a_sampling_policy_repeats_an_episode_exactly_and_leaves_torchs_global_stream_alone(tiny_models,
+                                                                                              clean_lift_sim):
+    """BC-RNN's GMM head samples a mixture component every step: the same experiment must still give the same
+    actions, whatever else drew from torch's generator in between (another episode, the PPO adversary)."""
+    import torch
+
+    policy = load_policy(f"robomimic:{tiny_models['bc_rnn-low_dim']}")
+    policy.bind(clean_lift_sim.scene)
+    obs = clean_lift_sim.reset(1)
+    policy.start_episode()
+    first = [policy(obs) for _ in range(3)]
+    torch.rand(7)
+    before = torch.get_rng_state()
+    policy.start_episode()
+    again = [policy(obs) for _ in range(3)]
+    assert np.allclose(first, again)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_bad_checkpoint_paths_are_rejected_clearly(tmp_path):
     with pytest.raises(PolicySpecError, match="no robomimic checkpoint at .*accepted: robomimic:FILE.pth"):
         load_policy(f"robomimic:{tmp_path / 'missing.pth'}")
@@ -241,6 +260,18 @@ def test_cql_clones_the_demos_for_part_of_its_budget_before_its_actor_follows_th
     config = make_config("cql", "low_dim", lift_demos, Budget(steps=1000, batch_size=4, demos=3))
     assert 0 < CQL_BC_START_SHARE < 1
     assert config.algo.actor.bc_start_steps == int(1000 * CQL_BC_START_SHARE)
+
+
+@pytest.mark.parametrize("modality", ["low_dim", "image"])
+def test_bc_rnn_has_robomimics_paper_head_a_gmm_straight_on_the_lstm(lift_demos, modality):
+    from robofail_ros.zoo.spec import BC_RNN_UNITS, RNN_HORIZON
+    from robofail_ros.zoo.train import make_config
+
+    algo = make_config("bc_rnn", modality, lift_demos, Budget(steps=1000, batch_size=4, demos=3)).algo
+    assert algo.rnn.enabled and algo.rnn.horizon == RNN_HORIZON and algo.rnn.hidden_dim == BC_RNN_UNITS
+    assert algo.gmm.enabled and tuple(algo.actor_layer_dims) == ()
+    plain = make_config("bc", modality, lift_demos, Budget(steps=1000, batch_size=4, demos=3)).algo
+    assert not plain.rnn.enabled and not plain.gmm.enabled
 
 
 def test_the_zoo_build_benchmark_sets_each_models_measured_times_beside_its_estimate(tmp_path, monkeypatch):

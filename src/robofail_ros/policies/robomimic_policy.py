@@ -34,6 +34,14 @@ def resolve_checkpoint(path: str | Path) -> Path:
     return p
 
 
+#: Seed of a robomimic policy's own random draws, restarted every episode. GMM heads (BC-RNN's) sample a mixture
+#: component at every step from torch's global generator, whose state depends on how many episodes a worker ran
+#: before and on anything else that draws from it (the PPO adversary, in-process). Each episode starting from the
+#: same generator state makes the policy a function of its initial state and scene, as a deterministic one is: an
+#: audit repeats exactly from its seeds on any number of workers, and its repeats are not counted as new evidence.
+ACTION_SAMPLING_SEED = 0
+
+
 class RobomimicPolicy(PolicyUnderTest):
     """Wraps robomimic's `RolloutPolicy`: `start_episode()` resets it (RNN state, HBC subgoals) before every rollout."""
 
@@ -55,7 +63,8 @@ class RobomimicPolicy(PolicyUnderTest):
                                                                       device=torch.device("cpu"), verbose=False)
         except Exception as exc:
             raise PolicySpecError(f"cannot load robomimic checkpoint {self.checkpoint}: {type(exc).__name__}: {exc}") from None
-        self._obs_utils = ObsUtils
+        self._obs_utils, self._torch = ObsUtils, torch
+        self._torch_rng = torch.Generator().manual_seed(ACTION_SAMPLING_SEED).get_state()
         shapes = ckpt["shape_metadata"]["all_shapes"]
         self.obs_keys = list(ckpt["shape_metadata"]["all_obs_keys"])
         self.image_keys = [k for k in self.obs_keys if len(shapes[k]) == 3]
@@ -76,9 +85,14 @@ class RobomimicPolicy(PolicyUnderTest):
 
     def start_episode(self) -> None:
         self.rollout.start_episode()
+        self._torch_rng = self._torch.Generator().manual_seed(ACTION_SAMPLING_SEED).get_state()
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
         ob = robomimic_obs(obs, self.obs_keys)
         for k in self.image_keys:  # HxWx3 uint8 -> 3xHxW float in [0, 1], as robomimic's env wrapper does
             ob[k] = self._obs_utils.process_obs(obs=ob[k], obs_key=k)
-        return np.asarray(self.rollout(ob=ob), dtype=float)
+        with self._torch.random.fork_rng(devices=[]):  # the policy's own draws; torch's global stream is left as it was
+            self._torch.set_rng_state(self._torch_rng)
+            action = self.rollout(ob=ob)
+            self._torch_rng = self._torch.get_rng_state()
+        return np.asarray(action, dtype=float)

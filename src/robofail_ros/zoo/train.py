@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from robofail_ros.zoo.spec import IMAGE_SIZE, PROPRIO_KEYS, RNN_HORIZON, Budget, check_choice, ALGOS, MODALITIES, modality_keys
+from robofail_ros.zoo.spec import BC_RNN_UNITS, IMAGE_SIZE, PROPRIO_KEYS, RNN_HORIZON, Budget, check_choice, ALGOS, MODALITIES, modality_keys
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +112,14 @@ def make_config(algo: str, modality: str, dataset: Path, budget: Budget, seed: i
         if algo == "cql":
             config.algo.actor.bc_start_steps = int(budget.steps * CQL_BC_START_SHARE)
         if algo == "bc_rnn":
+            # robomimic's paper configuration of BC-RNN (generate_paper_configs.modify_bc_rnn_config_for_dataset):
+            # a 5-mode GMM head straight on the LSTM, no MLP between (LSTM units: see BC_RNN_UNITS). With the
+            # default BC config's (1024, 1024) MLP and unimodal L2 head, image BC-RNN stalled at 27-34/50.
             config.algo.rnn.enabled = True
             config.algo.rnn.horizon = RNN_HORIZON
+            config.algo.actor_layer_dims = ()
+            config.algo.gmm.enabled = True
+            config.algo.rnn.hidden_dim = BC_RNN_UNITS
         if algo == "hbc":
             config.algo.planner.subgoal_horizon = RNN_HORIZON
             config.algo.actor.rnn.horizon = RNN_HORIZON
