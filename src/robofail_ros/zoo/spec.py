@@ -91,8 +91,9 @@ DEFAULT_BUILD = tuple((a, m) for m in MODALITIES for a in ALGOS
 """What `zoo build` trains unless told otherwise: every low-dim model, and the image models measured to learn within
 this CPU's budget (docs/results.md, learning curves): image and image+proprio BC, which answer whether
 proprioception changes what breaks a visual policy, and image BC-RNN, which answers the same for recurrence. Image BC-RNN
-reached 34/50 at 6k steps with its curve still rising, hence 15k; image+proprio BC-RNN (22/50 at 6k) would add ~40 min
-and stays on request, so that the default build fits in 3 h here. Image BCQ and CQL cost 0.7 s and 3.6 s per
+with robomimic's GMM head: 20/20 at every snapshot of its 15k steps and 50/50 at the end (34/50 at 6k and 27/50 at
+15k with the MLP head before it); image+proprio BC-RNN would add ~1 h and stays on request, so that the default
+build fits in 3 h here. Image BCQ and CQL cost 0.7 s and 3.6 s per
 step here and succeeded 0/20 at 100 and 50 steps; image HBC (~0.2 s a step, 12 s an evaluation episode) has not
 been trained at this budget yet. Build any of them with --model, e.g. --model hbc-image."""
 
