@@ -288,7 +288,15 @@ def test_a_simulator_that_stops_answering_cannot_hold_the_perturbation_services(
         finally:
             os.killpg(sim.proc.pid, signal.SIGCONT)
         # the thawed simulator is served again, once discovery has seen it back
-        assert wait_until(lambda: client.call(Trigger, clear, timeout=30).success, 60)
+        answers: list[str] = []
+
+        def cleared() -> bool:
+            response = client.call(Trigger, clear, timeout=30)
+            answers.append(response.message)
+            return response.success
+
+        assert wait_until(cleared, 60), (f"clear after the thaw answered {answers}\n--- perturbation node:\n"
+                                         f"{node.output()[-3000:]}\n--- simulator:\n{sim.output()[-3000:]}")
         assert node.alive()
     finally:
         client.close()
