@@ -65,29 +65,22 @@ def _crossings_below(c: np.ndarray, level: float, start: int) -> np.ndarray:
     return i - 1 + (hi - level) / np.where(hi > lo, hi - lo, 1.0)
 
 
-def _first_below(c: np.ndarray, level: float, start: int) -> float | None:
-    """Fractional index of the first crossing of c down through `level` after `start` (c[start] >= level)."""
-    crossings = _crossings_below(c, level, start)
-    return float(crossings[0]) if len(crossings) else None
+def _edges(c: np.ndarray, peak: int, near: float | None = None) -> tuple[float | None, float | None, float]:
+    """Onset and far edge (fractional indices) of the curve c = [P0, P along the side outward], peak index.
 
-
-def _far_edge_of_draw(c: np.ndarray, level: float, start: int, far: float) -> float | None:
-    """A posterior draw's far band edge: its downward crossing nearest the point estimate `far`.
-
-    Why not the draw's first crossing: a draw of a long band that dips under half-way anywhere inside it would
-    put its far edge at the dip, and a few such draws stretched the edge's interval across the whole band
-    (cube_hue's far edge 0.0607 [0.0376, 0.859], benchmarks §8g). A dip is doubt about the band's inside, not about
-    where it ends, so each draw's edge is the crossing that corresponds to the one reported.
+    The far edge is the first downward crossing after the peak, or, for a posterior draw, the crossing nearest the
+    reported edge `near`. Why not a draw's first crossing: a draw of a long band that dips under half-way anywhere
+    inside it would put its far edge at the dip, and a few such draws stretched the edge's interval across the
+    whole band (cube_hue's far edge 0.0607 [0.0376, 0.859], benchmarks §8g/§8j). A dip is doubt about the band's
+    inside, not about where it ends.
     """
-    crossings = _crossings_below(c, level, start)
-    return float(crossings[np.argmin(np.abs(crossings - far))]) if len(crossings) else None
-
-
-def _edges(c: np.ndarray, peak: int) -> tuple[float | None, float | None, float]:
-    """Onset and far edge (fractional indices) of the curve c = [P0, P along the side outward], peak index."""
     level = 0.5 * (c[0] + c[peak])
     onset = _first_at_or_above(c, level, 1)
-    far = _first_below(c, level, peak) if onset is not None else None
+    far = None
+    if onset is not None:
+        crossings = _crossings_below(c, level, peak)
+        if len(crossings):
+            far = float(crossings[0] if near is None else crossings[np.argmin(np.abs(crossings - near))])
     return onset, far, level
 
 
@@ -153,9 +146,7 @@ def _side_thresholds(info: FactorInfo, side: str, positions: np.ndarray, p0: flo
     onset_draws, far_draws = [], []
     for s in range(len(s0)):
         cs = np.concatenate([[s0[s]], s_side[s]])
-        o, f, draw_level = _edges(cs, peak) if cs[peak] > cs[0] else (None, None, 0.0)
-        if f is not None and far is not None:
-            f = _far_edge_of_draw(cs, draw_level, peak, far)
+        o, f, _ = _edges(cs, peak, near=far) if cs[peak] > cs[0] else (None, None, 0.0)
         onset_draws.append(end if o is None else o)
         far_draws.append(end if f is None else f)
     name, unit = info.name, f" {info.unit}" if info.unit else ""

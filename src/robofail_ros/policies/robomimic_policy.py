@@ -64,7 +64,7 @@ class RobomimicPolicy(PolicyUnderTest):
         except Exception as exc:
             raise PolicySpecError(f"cannot load robomimic checkpoint {self.checkpoint}: {type(exc).__name__}: {exc}") from None
         self._obs_utils, self._torch = ObsUtils, torch
-        self._torch_rng = torch.Generator().manual_seed(ACTION_SAMPLING_SEED).get_state()
+        self._restart_draws()
         shapes = ckpt["shape_metadata"]["all_shapes"]
         self.obs_keys = list(ckpt["shape_metadata"]["all_obs_keys"])
         self.image_keys = [k for k in self.obs_keys if len(shapes[k]) == 3]
@@ -85,6 +85,9 @@ class RobomimicPolicy(PolicyUnderTest):
 
     def start_episode(self) -> None:
         self.rollout.start_episode()
+        self._restart_draws()
+
+    def _restart_draws(self) -> None:
         self._torch_rng = self._torch.Generator().manual_seed(ACTION_SAMPLING_SEED).get_state()
 
     def __call__(self, obs: dict[str, np.ndarray]) -> np.ndarray:
