@@ -1,4 +1,5 @@
 """End-to-end audits on the real simulator: report files, resumption after a kill, clear refusals."""
+import csv
 import json
 import os
 import signal
@@ -35,6 +36,8 @@ def test_small_bandit_audit_writes_its_report(tmp_path):
     assert results["control"]["episodes"] == 6
     assert sum(p["episodes"] for p in results["perturbations"]) == 24
     assert {r.worker for r in result.records} == {"w0", "w1"}
+    stages = list(csv.DictReader((tmp_path / "failure_stages.csv").open()))  # where each failure stopped
+    assert sum(int(r["failures"]) for r in stages) == sum(r.failed for r in result.records)
 
 
 def _sb3_log_folders() -> set[str]:

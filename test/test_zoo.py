@@ -155,6 +155,9 @@ def test_build_caches_a_model_with_its_provenance_and_reuses_it(lift_demos, clea
     sha = cache.sha256_file(lift_demos)
     meta, trained = build_model(clean_lift_sim, "bc", "low_dim", lift_demos, sha, TINY, nominal_episodes=2)
     assert trained and meta.name == "bc-low_dim-lift" and meta.nominal_episodes == 2
+    # a tiny model fails: where its failures stopped is kept, one count per failed episode
+    assert sum(meta.nominal_failure_stages.values()) == 2 - meta.nominal_successes - meta.nominal_aborted
+    assert set(meta.nominal_failure_stages) <= {"none", "grasped the cube", "lifted the cube"}
     folder = cache.model_dir(meta.name)
     assert meta.checkpoint_sha256 == cache.sha256_file(folder / cache.CHECKPOINT_NAME)
     assert meta.dataset_sha256 == sha and meta.budget == TINY.to_json() and meta.versions["robomimic"] == "0.3.0"

@@ -268,6 +268,10 @@ def _run_locked(config: AuditConfig, out_dir: Path, overwrite: bool, on_record, 
             scene_analysis.interrupted = analysis.interrupted
             files = write_scene_outputs(vec_env if stop is None else None, scene_analysis, recorder.records, space,
                                         out_dir, film and stop is None) if write_files else []
+        if write_files:
+            from robofail_ros.report.stages import write_failure_stages
+
+            files += write_failure_stages(recorder.records, out_dir)
     finally:
         # vec_env is None when the audit stopped while its workers started: make_vec_env ended those it had started
         if vec_env is not None and stop is None:

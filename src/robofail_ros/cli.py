@@ -106,6 +106,7 @@ def _audit(args: argparse.Namespace) -> int:
 
     from robofail_ros.audit import abort_reasons, describe_aborts, run_audit
     from robofail_ros.report import print_scene_summary, print_summary
+    from robofail_ros.report.stages import stage_note
 
     sim = SimConfig(task=args.task, horizon=args.horizon or 0, catalogue=args.catalogue)
     config = AuditConfig(sim=sim, policy=args.policy, searcher=_searcher(args), episodes=args.episodes or 0,
@@ -151,6 +152,8 @@ def _audit(args: argparse.Namespace) -> int:
         print_summary(result.analysis, console=_table_console())
     if abort_reasons(result.records):
         console.print(f"aborted episodes by reason: {describe_aborts(result.records)}")
+    if stage_note(result.records):
+        console.print(stage_note(result.records))
     console.print(f"{len(result.records)} episodes in {result.wall_time:.0f} s; files in {out}:")
     for f in result.files:
         console.print(f"  {f}")
@@ -231,6 +234,7 @@ def _report(args: argparse.Namespace) -> int:
     from robofail_ros.continuous.result import SceneAnalysis
     from robofail_ros.record import LOG_NAME
     from robofail_ros.report import print_scene_summary, print_summary, write_report, write_scene_report
+    from robofail_ros.report.stages import write_failure_stages
 
     loaded_audits = []
     for d in args.dirs:
@@ -258,7 +262,7 @@ def _report(args: argparse.Namespace) -> int:
     elif continuous:
         [(_, analysis, loaded)] = loaded_audits
         print_scene_summary(analysis, console=_table_console())
-        files = write_scene_report(analysis, loaded.episodes, out)
+        files = write_scene_report(analysis, loaded.episodes, out) + write_failure_stages(loaded.episodes, out)
     else:
         analyses = []
         for d, analysis, _ in loaded_audits:
@@ -267,6 +271,8 @@ def _report(args: argparse.Namespace) -> int:
             analyses.append(analysis)
             print_summary(analysis, console=_table_console())
         files = write_report(analyses, out)
+        if len(loaded_audits) == 1:
+            files += write_failure_stages(loaded_audits[0][2].episodes, out)
     for f in files:
         print(f)
     return 0

@@ -38,6 +38,9 @@ class EpisodeRecord:
     searcher: str = ""
     scene: dict[str, float] | None = None
     """Factor values of a continuous-space episode, as the searcher chose them; None for catalogue episodes."""
+    stage: str = ""
+    """The furthest stage of the task the episode reached (task_stages.py): where a failure went wrong. Empty in
+    logs written before stages were recorded and for tasks without stages."""
     frames: list[np.ndarray] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -120,4 +123,5 @@ def run_episode(
         steps=steps, reward=reward, wall_time=time.perf_counter() - started,
         policy_id=policy.policy_id, task=sim.config.task, reason=reason, frames=frames,
         scene=None if scene is None else {k: float(v) for k, v in scene.items()},
+        stage=sim.furthest_stage,
     )

@@ -23,6 +23,7 @@ import numpy as np
 from robofail_ros.catalogue import Catalogue, load_catalogue
 from robofail_ros.factors import FactorSpace, optional_factor_space
 from robofail_ros.perturb import LiveModelPerturber
+from robofail_ros.task_stages import StageTracker
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +194,7 @@ class Simulation:
             self.model.mat_reflectance[:] = 0.0
             self.model.vis.quality.offsamples = 0
         self.perturber = LiveModelPerturber(self.model, self.catalogue, self.space)
+        self.stages = StageTracker(self.env, config.task)
         self.reset(seed)
         self.scene = self._nominal_scene()
 
@@ -224,11 +226,18 @@ class Simulation:
                 self.data.qpos[adr] += dz
             mujoco.mj_forward(self.model, self.data)
             obs = self.env._get_observations(force_update=True)
+        self.stages.start()
         return obs
 
     def step(self, action: np.ndarray) -> dict[str, np.ndarray]:
         obs, _, _, _ = self.env.step(action)
+        self.stages.update()
         return obs
+
+    @property
+    def furthest_stage(self) -> str:
+        """The furthest task stage reached since the last reset (task_stages.py; "" for none)."""
+        return self.stages.furthest
 
     def success(self) -> bool:
         return bool(self.env._check_success())

@@ -10,7 +10,8 @@ import json
 import logging
 import platform
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -40,6 +41,8 @@ class Nominal:
     episodes: int
     aborted: int
     wall_time: float
+    failure_stages: dict[str, int] = field(default_factory=dict)
+    """Failed episodes by the furthest task stage they reached (task_stages.py): where the model gets stuck."""
 
 
 def evaluate_nominal(sim: Simulation, checkpoint: Path, episodes: int = NOMINAL_EPISODES,
@@ -56,7 +59,9 @@ def evaluate_nominal(sim: Simulation, checkpoint: Path, episodes: int = NOMINAL_
     aborted = [r for r in records if r.outcome == ABORTED]
     if aborted:
         log.warning("%s: %d nominal episode(s) aborted, first: %s", checkpoint.name, len(aborted), aborted[0].reason)
-    return Nominal(sum(r.outcome == SUCCESS for r in records), episodes, len(aborted), time.perf_counter() - started)
+    stages = Counter(r.stage for r in records if r.failed)
+    return Nominal(sum(r.outcome == SUCCESS for r in records), episodes, len(aborted), time.perf_counter() - started,
+                   dict(stages))
 
 
 CURVE_NAME = "curve.json"
@@ -174,7 +179,8 @@ def build_model(sim: Simulation, algo: str, modality: str, dataset: Path, datase
         dataset_sha256=dataset_sha, config_sha256=config_sha, checkpoint_sha256=cache.sha256_file(result.checkpoint),
         train_wall_time_s=round(result.wall_time, 1), nominal_successes=nominal.successes,
         nominal_episodes=nominal.episodes, nominal_ci=wilson_interval(nominal.successes, nominal.episodes),
-        nominal_aborted=nominal.aborted, eval_wall_time_s=round(nominal.wall_time, 1), versions=_versions(),
+        nominal_aborted=nominal.aborted, nominal_failure_stages=nominal.failure_stages,
+        eval_wall_time_s=round(nominal.wall_time, 1), versions=_versions(),
         created=time.strftime("%Y-%m-%dT%H:%M:%S"), curve=curve)
     cache.write_meta(meta, folder)
     return meta, True

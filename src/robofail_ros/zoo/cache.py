@@ -57,6 +57,8 @@ class ModelMeta:
     """95% Wilson interval of the nominal success rate."""
     nominal_aborted: int = 0
     """Nominal episodes the policy crashed in (counted in nominal_episodes, never as successes)."""
+    nominal_failure_stages: dict = field(default_factory=dict)
+    """Failed nominal episodes by the furthest task stage they reached (task_stages.py); empty before 2026-12-06."""
     eval_wall_time_s: float = 0.0
     versions: dict = field(default_factory=dict)
     created: str = ""

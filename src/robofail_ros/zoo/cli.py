@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from robofail_ros.config import CONTINUOUS_SEARCHERS, DEFAULT_EPISODES, SEARCHERS
+from robofail_ros.task_stages import stage_names
 
 #: Searched episodes per model of a catalogue zoo audit: 4 per perturbation of the 27-scene Lift catalogue.
 ZOO_EPISODES = 108
@@ -91,6 +92,13 @@ def _console():
     from rich.console import Console
 
     return Console(width=None if sys.stdout.isatty() else 140)
+
+
+def _fmt_stages(meta) -> str:
+    """`; failures stopped at: none 3, grasped cube A 9`: where the failed nominal episodes got stuck."""
+    stages = meta.nominal_failure_stages
+    order = [s for s in stage_names(meta.task) if s in stages] + sorted(set(stages) - set(stage_names(meta.task)))
+    return "; failures stopped at: " + ", ".join(f"{s or 'not recorded'} {stages[s]}" for s in order) if stages else ""
 
 
 def _fmt_nominal(meta) -> str:
@@ -204,7 +212,8 @@ def _build(args: argparse.Namespace) -> int:
             planned_so_far += est.total_s
             overall.n = round(min(planned_so_far, total))  # re-anchor on the plan after each model
             overall.refresh()
-            overall.write(f"{meta.name}: {'trained' if trained else 'cached'}, nominal success {_fmt_nominal(meta)}")
+            overall.write(f"{meta.name}: {'trained' if trained else 'cached'}, nominal success {_fmt_nominal(meta)}"
+                          + _fmt_stages(meta))
             metas.append(meta)
     finally:
         overall.close()
