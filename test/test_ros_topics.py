@@ -117,6 +117,15 @@ def test_without_a_pi_the_headline_is_the_episodes_failure_distribution_after_ev
     values = {kv.key: kv.value for kv in rows["robofail: table_red"].values}
     assert float(values["p_failure"]) == pytest.approx(red[-1].data, abs=1e-4)
     assert float(values["p_failure_posterior"]) == pytest.approx(red[-1].data, abs=1e-4)
+    # where the failures stopped: every failed episode counted once, by the furthest stage of Lift it reached
+    stages = client.collect(Float64MultiArray, ANALYSIS(names.FAILURE_STAGES), LATCHED)
+    failed = [r for r in records if r.failed]
+    assert wait_until(lambda: stages and sum(stages[-1].data) == len(failed), 30), stages and stages[-1]
+    order = stages[-1].layout.dim[0].label.removeprefix("furthest stage: ").split("|")
+    assert order == ["none", "grasped the cube", "lifted the cube"]
+    assert dict(zip(order, stages[-1].data)) == {s: sum(r.stage == s for r in failed) for s in order}
+    red_failed = [r for r in failed if r.perturbations == ["table_red"]]
+    assert (values["failed_at"] != "") == bool(red_failed), values["failed_at"]
 
 
 def test_a_continuous_audits_headline_is_published_after_every_episode(tmp_path):

@@ -89,7 +89,8 @@ def record(i: int, perturbations, outcome: str, stage: str, task: str = "Stack",
 
 
 def test_failures_are_counted_by_stage_per_experiment_control_first_then_most_failures(tmp_path):
-    from robofail_ros.report.stages import count_stages, stage_note, write_failure_stages
+    from robofail_ros.failure_stages import count_stages, stage_note
+    from robofail_ros.report.stages import write_failure_stages
 
     records = [record(0, [], "failure", "lifted cube A"), record(1, [], "success", "cube A over the target"),
                record(2, ["table_red"], "failure", NONE), record(3, ["table_red"], "failure", "grasped cube A"),
@@ -109,14 +110,15 @@ def test_failures_are_counted_by_stage_per_experiment_control_first_then_most_fa
 
 
 def test_a_log_without_stages_writes_no_stage_report_and_no_note(tmp_path):
-    from robofail_ros.report.stages import stage_note, write_failure_stages
+    from robofail_ros.failure_stages import stage_note
+    from robofail_ros.report.stages import write_failure_stages
 
     old = [record(i, [], "failure", NOT_RECORDED, task="Lift") for i in range(3)]
     assert write_failure_stages(old, tmp_path) == [] and stage_note(old) is None
 
 
 def test_a_continuous_audits_scenes_are_one_experiment_beside_the_control():
-    from robofail_ros.report.stages import SEARCHED_SCENES, count_stages
+    from robofail_ros.failure_stages import SEARCHED_SCENES, count_stages
 
     records = [record(0, [], "success", "lifted cube A"),
                *(record(i, [], "failure", NONE, scene={"cube_hue": 0.1 * i}) for i in range(1, 4))]

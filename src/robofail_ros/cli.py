@@ -106,7 +106,7 @@ def _audit(args: argparse.Namespace) -> int:
 
     from robofail_ros.audit import abort_reasons, describe_aborts, run_audit
     from robofail_ros.report import print_scene_summary, print_summary
-    from robofail_ros.report.stages import stage_note
+    from robofail_ros.failure_stages import stage_note
 
     sim = SimConfig(task=args.task, horizon=args.horizon or 0, catalogue=args.catalogue)
     config = AuditConfig(sim=sim, policy=args.policy, searcher=_searcher(args), episodes=args.episodes or 0,

@@ -67,6 +67,8 @@ FAILURE_RATE = "failure_rate"                       # std_msgs/Float64MultiArray
 FAILURE_RATE_ONE = "perturbation/{name}/failure_rate"  # std_msgs/Float64 per perturbation
 LABELS = "labels"                                   # std_msgs/String, latched: perturbation names, one per line
 MARKERS = "markers"                                 # visualization_msgs/MarkerArray: bar chart for RViz
+FAILURE_STAGES = "failure_stages"                   # std_msgs/Float64MultiArray, latched: failed episodes by the
+#                                                     furthest task stage reached; the layout label names the stages
 DIAGNOSTICS = "/diagnostics"                        # diagnostic_msgs/DiagnosticArray (rqt_robot_monitor)
 # continuous audits (latched; vectors in factor-space order, labelled in their layout)
 FACTOR_LABELS = "factor_labels"                     # std_msgs/String, latched: factor names, one per line

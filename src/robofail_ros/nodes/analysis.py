@@ -12,11 +12,15 @@ has one (PPO, after its first update; the paper's definition), and otherwise the
 from the episodes (`stats.failure_distribution`), which `posterior/…` carries beside it in every case.
 `p_failure_source`, the vector's layout label and a /diagnostics row name the source.
 
+In both kinds of audit `failure_stages` counts the failed episodes by the furthest task stage they reached
+(`failure_stages.py`: never grasped, grasped, lifted, …), and each perturbation's /diagnostics row says it too.
+
 For a continuous audit (a continuous `searcher`, or `continuous: true`) it publishes instead what the core's
 `analyse_scenes` concludes: thresholds, Sobol indices and failure rules (`nodes/scene_analysis.py`).
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +28,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
-from std_msgs.msg import ColorRGBA, Float64, Float64MultiArray, String
+from std_msgs.msg import ColorRGBA, Float64, Float64MultiArray, MultiArrayDimension, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from robofail_ros import names
@@ -33,6 +37,7 @@ from robofail_ros.catalogue import load_catalogue
 from robofail_ros.config import CONTINUOUS_SEARCHERS, AuditConfig
 from robofail_ros.episode import EpisodeRecord
 from robofail_ros.factors import load_factor_space
+from robofail_ros.failure_stages import count_stages, describe, stage_order, total_failures
 from robofail_ros.nodes.common import LATCHED, RELIABLE, audit_searcher, labelled_vector, run_node
 from robofail_ros.obs_codec import record_from_strings
 from robofail_ros.nodes.scene_analysis import SceneStatistics
@@ -100,9 +105,10 @@ def headline_diagnostic(h: Headline, analysis: AuditAnalysis) -> DiagnosticStatu
 
 
 def diagnostic_for(estimate: RateEstimate, control: RateEstimate, p_failure: float | None = None,
-                   posterior: float | None = None) -> DiagnosticStatus:
+                   posterior: float | None = None, failed_at: str = "") -> DiagnosticStatus:
     """One rqt_robot_monitor row: OK / WARN / ERROR by measured rate, with the evidence as key/values
-    (`p_failure`: the headline's entry, `posterior`: the episodes' failure distribution's entry)."""
+    (`p_failure`: the headline's entry, `posterior`: the episodes' failure distribution's entry, `failed_at`: its
+    failures by the furthest task stage reached)."""
     if estimate.rate is None:
         level, message = DiagnosticStatus.STALE, "not measured yet"
     else:
@@ -115,7 +121,8 @@ def diagnostic_for(estimate: RateEstimate, control: RateEstimate, p_failure: flo
               "rate": estimate.rate, "ci_low": estimate.ci_low, "ci_high": estimate.ci_high,
               "p_failure": p_failure, "p_failure_posterior": posterior, "p_failure_pi": estimate.p_failure_pi,
               "rank": estimate.rank,
-              "control_rate": control.rate, "excess_over_control": estimate.excess_over_control}
+              "control_rate": control.rate, "excess_over_control": estimate.excess_over_control,
+              "failed_at": failed_at}
     return DiagnosticStatus(level=level, name=f"robofail: {estimate.name}", hardware_id="robofail_ros", message=message,
                             values=[KeyValue(key=k, value="" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v))
                                     for k, v in values.items()])
@@ -199,6 +206,10 @@ class AnalysisNode(Node):
         self.headline: Headline | None = None
         self._dirty = True
         self.diag_pub = self.create_publisher(DiagnosticArray, names.DIAGNOSTICS, 10)
+        self.stages_pub = self.create_publisher(Float64MultiArray, "~/" + names.FAILURE_STAGES, LATCHED)
+        self.stage_order: list[str] = []
+        self.failures_by_stage: dict[str, Counter] = {}
+        self._stages_of = -1  # how many records the published stage counts are of
         self.scenes: SceneStatistics | None = None
         if self.searcher in CONTINUOUS_SEARCHERS:
             fit_every = int(self.get_parameter("fit_every").value)
@@ -290,6 +301,7 @@ class AnalysisNode(Node):
 
     def publish(self) -> None:
         """Timer: recompute if something changed; /diagnostics goes out every tick, as monitors expect."""
+        self._publish_stages()
         if self.scenes is not None:
             self._publish_scenes()
             return
@@ -304,9 +316,25 @@ class AnalysisNode(Node):
         if self.analysis is not None:
             a, h = self.analysis, self.headline
             diag = DiagnosticArray(status=[headline_diagnostic(h, a)] + [
-                diagnostic_for(e, a.control, h.p_failure[i], h.posterior[i]) for i, e in enumerate(a.perturbations)])
+                diagnostic_for(e, a.control, h.p_failure[i], h.posterior[i],
+                               describe(self.failures_by_stage.get(e.name, Counter()), self.stage_order))
+                for i, e in enumerate(a.perturbations)])
             diag.header.stamp = self.get_clock().now().to_msg()
             self.diag_pub.publish(diag)
+
+    def _publish_stages(self) -> None:
+        """`failure_stages`: the audit's failures by the furthest task stage reached, again whenever episodes arrive."""
+        if len(self.records) == self._stages_of:
+            return
+        self._stages_of = len(self.records)
+        counts = count_stages(list(self.records.values()))
+        self.failures_by_stage = {c.label: c.failures for c in counts}
+        self.stage_order = stage_order(self.catalogue.task, counts)
+        total = total_failures(counts)
+        msg = Float64MultiArray(data=[float(total[s]) for s in self.stage_order])
+        msg.layout.dim = [MultiArrayDimension(label="furthest stage: " + "|".join(self.stage_order),
+                                              size=len(msg.data), stride=len(msg.data))]
+        self.stages_pub.publish(msg)
 
     def _publish_scenes(self) -> None:
         """Start a refit when enough new episodes arrived (it publishes when done); the status goes out every tick."""

@@ -1,80 +1,21 @@
-"""Where failures stopped: each experiment's failed episodes counted by the furthest task stage they reached.
+"""Where failures stopped, as files: failure_stages.csv (every experiment) and failure_stages.png (stacked bars).
 
-A failure rate says how often a perturbation breaks a policy; the stages say at what point of the task. A table
-colour that leaves the cube never grasped and one that drops it on the way to cube B are different failures.
-The counts come straight from the episode records (`EpisodeRecord.stage`, task_stages.py); episodes logged before
-stages were recorded, and aborted ones, are left out and said so.
+The counting is failure_stages.py's; this module only draws and writes it.
 """
 from __future__ import annotations
 
 import csv
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
 from robofail_ros.episode import EpisodeRecord
+from robofail_ros.failure_stages import StageCounts, count_stages, stage_order
 from robofail_ros.report.common import plt, save_figure
-from robofail_ros.task_stages import NOT_RECORDED, stage_names
 
-CONTROL = "control"
-SEARCHED_SCENES = "searched scenes"
 MAX_ROWS = 30
 """Experiments shown in the figure (those with the most failures); the CSV keeps every one."""
-
-
-@dataclass
-class StageCounts:
-    """The failed episodes of one experiment (a perturbation set, the control, or a continuous audit's scenes)."""
-
-    label: str
-    failures: Counter
-    episodes: int
-
-    @property
-    def failed(self) -> int:
-        return sum(self.failures.values())
-
-
-def experiment_label(record: EpisodeRecord) -> str:
-    if record.scene is not None:
-        return SEARCHED_SCENES
-    return "+".join(record.perturbations) or CONTROL
-
-
-def count_stages(records: Sequence[EpisodeRecord]) -> list[StageCounts]:
-    """Failures by furthest stage per experiment, the control first, then by failures (most first). Only records
-    with a stage count (none of a task without stages); every failed one of those is in exactly one cell."""
-    rows: dict[str, StageCounts] = {}
-    for r in records:
-        if r.stage == NOT_RECORDED or r.outcome not in ("success", "failure"):
-            continue
-        row = rows.setdefault(experiment_label(r), StageCounts(experiment_label(r), Counter(), 0))
-        row.episodes += 1
-        if r.failed:
-            row.failures[r.stage] += 1
-    return sorted(rows.values(), key=lambda c: (c.label != CONTROL, -c.failed, c.label))
-
-
-def stage_order(task: str, counts: Sequence[StageCounts]) -> list[str]:
-    """The task's stages in order, then any other name a log holds (from a task whose stages have changed)."""
-    known = list(stage_names(task))
-    seen = {s for c in counts for s in c.failures}
-    return known + sorted(seen - set(known))
-
-
-def stage_note(records: Sequence[EpisodeRecord]) -> str | None:
-    """One line for the terminal: all failures of the audit by the furthest stage they reached."""
-    counts = count_stages(records)
-    total = Counter()
-    for c in counts:
-        total.update(c.failures)
-    if not total:
-        return None
-    order = stage_order(records[0].task, counts)
-    return "failures by the furthest stage reached: " + ", ".join(f"{s} {total[s]}" for s in order if total[s])
 
 
 def write_failure_stages(records: Sequence[EpisodeRecord], out_dir: Path) -> list[Path]:
