@@ -42,7 +42,7 @@ def episode(sim, policy, seed: int = 3):
 
 def test_every_task_names_its_stages_in_order():
     assert stage_names("Lift") == (NONE, "grasped the cube", "lifted the cube")
-    assert stage_names("Stack") == (NONE, "grasped cube A", "lifted cube A", "cube A over the target")
+    assert stage_names("Stack") == (NONE, "grasped cube A", "lifted cube A", "cube A over cube B")
     assert stage_names("PickPlaceCan")[1] == "grasped the can"
     assert stage_names("NutAssemblySquare")[1] == "grasped the nut"
     assert stage_names("NoSuchTask") == ()
@@ -66,8 +66,8 @@ def test_a_stack_failure_says_whether_cube_a_was_grasped_lifted_or_carried_over_
     over = episode(stack_sim, ExpertThatStops("release"))  # lowered onto cube B, never let go
     stacked = episode(stack_sim, ScriptedExpert())
     assert [r.failed for r in (grasped, lifted, over)] == [True, True, True]
-    assert (grasped.stage, lifted.stage, over.stage) == ("grasped cube A", "lifted cube A", "cube A over the target")
-    assert stacked.success and stacked.stage == "cube A over the target"
+    assert (grasped.stage, lifted.stage, over.stage) == ("grasped cube A", "lifted cube A", "cube A over cube B")
+    assert stacked.success and stacked.stage == "cube A over cube B"
 
 
 def test_the_stage_travels_with_the_record_through_the_log_and_the_ros_outcome_topic(clean_lift_sim):
@@ -92,7 +92,7 @@ def test_failures_are_counted_by_stage_per_experiment_control_first_then_most_fa
     from robofail_ros.failure_stages import count_stages, stage_note
     from robofail_ros.report.stages import write_failure_stages
 
-    records = [record(0, [], "failure", "lifted cube A"), record(1, [], "success", "cube A over the target"),
+    records = [record(0, [], "failure", "lifted cube A"), record(1, [], "success", "cube A over cube B"),
                record(2, ["table_red"], "failure", NONE), record(3, ["table_red"], "failure", "grasped cube A"),
                record(4, ["table_red"], "failure", NONE), record(5, ["cube_big"], "failure", "lifted cube A"),
                record(6, ["cube_big"], "aborted", NONE), record(7, ["light_dim"], "failure", NOT_RECORDED)]
@@ -105,7 +105,7 @@ def test_failures_are_counted_by_stage_per_experiment_control_first_then_most_fa
     assert [p.name for p in files] == ["failure_stages.csv", "failure_stages.png"]
     rows = (tmp_path / "failure_stages.csv").read_text().splitlines()
     assert rows[0] == ("experiment,episodes,failures,failed at: none,failed at: grasped cube A,"
-                       "failed at: lifted cube A,failed at: cube A over the target")
+                       "failed at: lifted cube A,failed at: cube A over cube B")
     assert rows[2] == "table_red,3,3,2,1,0,0"
 
 

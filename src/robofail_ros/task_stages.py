@@ -35,12 +35,13 @@ class TaskStages:
     target: Callable[[Any], np.ndarray] | None = None
     """World position of the place target (Stack: cube B), or None where the task only lifts."""
     object_name: str = "the object"
+    target_name: str = "the target"
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Stage names in order; each later stage implies that the earlier ones happened."""
+        """Stage names in order; a later stage is normally reached through the earlier ones."""
         stages = (f"grasped {self.object_name}", f"lifted {self.object_name}")
-        return stages + ((f"{self.object_name} over the target",) if self.target else ())
+        return stages + ((f"{self.object_name} over {self.target_name}",) if self.target else ())
 
 
 def _body_pos(env, obj) -> np.ndarray:
@@ -49,7 +50,7 @@ def _body_pos(env, obj) -> np.ndarray:
 
 TASK_STAGES: dict[str, TaskStages] = {
     "Lift": TaskStages(lambda env: env.cube, object_name="the cube"),
-    "Stack": TaskStages(lambda env: env.cubeA, lambda env: _body_pos(env, env.cubeB), object_name="cube A"),
+    "Stack": TaskStages(lambda env: env.cubeA, lambda env: _body_pos(env, env.cubeB), "cube A", "cube B"),
     "PickPlaceCan": TaskStages(lambda env: env.objects[env.object_id], object_name="the can"),
     "NutAssemblySquare": TaskStages(lambda env: env.nuts[env.nut_id], object_name="the nut"),
 }
