@@ -15,21 +15,23 @@ from robofail_ros.zoo.spec import Budget, DEFAULT_BUDGET
 #: Seconds per 100 gradient steps at each model's default batch (spec.DEFAULT_BUDGET), two runs sharing the 2 cores.
 #: Measured 2026-12-02 (median over 500-step stretches of a build's log): image and image+proprio BC (random crops,
 #: batch 16) 3.6 s, low-dim BC 2.4 s. BC-RNN with its GMM head, 2026-12-06 (whole runs, another build or an audit on
-#: the other core): image (batch 8) 3344 s / 15 000 steps = 22.3 s, low-dim 642 s / 3 000 = 21.4 s. The other rows
-#: are from the first zoo build (docs/results.md, "Training budget") scaled to today's batches: image HBC 38 s at
+#: the other core): image (batch 8) 3344 s / 15 000 steps = 22.3 s, low-dim 642 s / 3 000 = 21.4 s; image+proprio on
+#: Stack (batch 8, a continuous audit on the other core) 3074 s / 15 000 = 20.5 s. The other rows are from the first
+#: zoo build (docs/results.md, "Training budget") scaled to today's batches: image HBC 38 s at
 #: batch 16, so 19 s at 8.
 STEP_SECONDS_PER_100 = {
     "low_dim": {"bc": 2.4, "bc_rnn": 21.4, "bcq": 3.1, "cql": 14.0, "hbc": 26.0},
     "image": {"bc": 3.6, "bc_rnn": 22.3, "bcq": 70.0, "cql": 360.0, "hbc": 19.0},
-    "image_proprio": {"bc": 3.6, "bc_rnn": 22.3, "bcq": 70.0, "cql": 360.0, "hbc": 19.0},
+    "image_proprio": {"bc": 3.6, "bc_rnn": 20.5, "bcq": 70.0, "cql": 360.0, "hbc": 19.0},
 }
 #: Seconds per unperturbed Lift episode (horizon 100): a model that succeeds ends its episodes early, so these are
 #: of models that learned where one exists (image BC 101 s / 50, image+proprio BC 82 s / 50, image BC-RNN 125 s / 50,
-#: low-dim BC-RNN 45 s / 50) and otherwise of the first zoo build's nominal evaluations (docs/results.md).
+#: low-dim BC-RNN 45 s / 50; image+proprio BC-RNN 299 s / 50 on Stack, halved for Lift's horizon) and otherwise of
+#: the first zoo build's nominal evaluations (docs/results.md).
 EPISODE_SECONDS = {
     "low_dim": {"bc": 0.4, "bc_rnn": 0.9, "bcq": 1.0, "cql": 1.1, "hbc": 4.3},
     "image": {"bc": 2.0, "bc_rnn": 2.5, "bcq": 7.3, "cql": 5.0, "hbc": 12.6},
-    "image_proprio": {"bc": 1.6, "bc_rnn": 9.5, "bcq": 11.4, "cql": 5.0, "hbc": 12.6},
+    "image_proprio": {"bc": 1.6, "bc_rnn": 3.0, "bcq": 11.4, "cql": 5.0, "hbc": 12.6},
 }
 DEMO_SECONDS = 2.0
 """Seconds per recorded Lift demo (100 demos in 192 s, two 84x84 cameras per step)."""
