@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from robofail_ros.audit import AuditFolderError, run_audit
+from robofail_ros.audit import AuditFolderError, AuditInterrupted, run_audit
 from robofail_ros.config import AuditConfig, PPOConfig
-from robofail_ros.record import LOG_NAME, load_log
+from robofail_ros.record import LOG_NAME, AuditLog, load_log
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +38,28 @@ def test_small_bandit_audit_writes_its_report(tmp_path):
     assert {r.worker for r in result.records} == {"w0", "w1"}
     stages = list(csv.DictReader((tmp_path / "failure_stages.csv").open()))  # where each failure stopped
     assert sum(int(r["failures"]) for r in stages) == sum(r.failed for r in result.records)
+
+
+def test_an_episode_logged_as_the_stop_came_is_counted_in_the_stopped_audits_report(tmp_path, monkeypatch):
+    """Ctrl-C during the log's fsync (seen in CI: the log held 4 episodes, the message said 3): the report and the
+    message count what the log holds, since the log is what a resumed audit goes on from."""
+    log_append = AuditLog.append
+    logged_so_far = []
+
+    def append_then_stop(self, record):
+        log_append(self, record)
+        logged_so_far.append(record)
+        if len(logged_so_far) == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(AuditLog, "append", append_then_stop)
+    config = AuditConfig(searcher="uniform", episodes=6, control_episodes=2, workers=1)
+    with pytest.raises(AuditInterrupted) as stopped:
+        run_audit(config, tmp_path, film=False)
+    assert len(load_log(tmp_path / LOG_NAME).episodes) == 3
+    assert stopped.value.done == 3
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["total_episodes"] == 3 and results["interrupted"] == "interrupted after 3 of 8 episodes"
 
 
 def _sb3_log_folders() -> set[str]:

@@ -253,8 +253,10 @@ def _run_locked(config: AuditConfig, out_dir: Path, overwrite: bool, on_record, 
             check_control_run(recorder.records, config)
             pi = make_searcher(config.searcher).run(ctx, config.episodes)
         except KeyboardInterrupt as exc:  # the report of what is done, marked, and no film: workers may be gone
+            logged = load_log(log_path)
+            recorder.adopt(logged.episodes)  # the stop may have come between logging an episode and keeping it
             stop = AuditInterrupted(getattr(exc, "reason", "interrupted"), len(recorder.records), total)
-            pi = next((s["pi"] for s in reversed(load_log(log_path).snapshots) if "pi" in s), None)
+            pi = next((s["pi"] for s in reversed(logged.snapshots) if "pi" in s), None)
         policy_id = policy_id or next((r.policy_id for r in recorder.records), config.policy)
         analysis = analyse(recorder.records, catalogue, policy_id, config.searcher, pi=pi,
                            budget=config.episodes)

@@ -210,6 +210,17 @@ class Recorder:
             self.on_record(record)
         return True
 
+    def adopt(self, logged: Iterable[EpisodeRecord]) -> None:
+        """Keep the logged records not yet kept, without logging them again.
+
+        A stop (Ctrl-C) can arrive inside `add`, after the log has the episode and before this recorder does:
+        the log is the record of truth, so a stopped audit adopts it before reporting.
+        """
+        for r in logged:
+            if r.episode_id not in self._ids:
+                self._ids.add(r.episode_id)
+                self.records.append(r)
+
     def count(self, searcher: str) -> int:
         return sum(1 for r in self.records if r.searcher == searcher)
 
