@@ -152,8 +152,9 @@ def _audit(args: argparse.Namespace) -> int:
         print_summary(result.analysis, console=_table_console())
     if abort_reasons(result.records):
         console.print(f"aborted episodes by reason: {describe_aborts(result.records)}")
-    if stage_note(result.records):
-        console.print(stage_note(result.records))
+    note = stage_note(result.records)
+    if note:
+        console.print(note)
     console.print(f"{len(result.records)} episodes in {result.wall_time:.0f} s; files in {out}:")
     for f in result.files:
         console.print(f"  {f}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from robofail_ros.episode import FAILURE, SUCCESS, EpisodeRecord
 from robofail_ros.task_stages import NOT_RECORDED, stage_names
@@ -54,9 +54,13 @@ def count_stages(records: Sequence[EpisodeRecord]) -> list[StageCounts]:
 
 def stage_order(task: str, counts: Sequence[StageCounts]) -> list[str]:
     """The task's stages in order, then any other name a log holds (from a task whose stages have changed)."""
+    return ordered_stages(task, {s for c in counts for s in c.failures})
+
+
+def ordered_stages(task: str, seen: Iterable[str]) -> list[str]:
+    """The task's stages in order, then the other names in `seen`, sorted."""
     known = list(stage_names(task))
-    seen = {s for c in counts for s in c.failures}
-    return known + sorted(seen - set(known))
+    return known + sorted(set(seen) - set(known))
 
 
 def stage_note(records: Sequence[EpisodeRecord]) -> str | None:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import sys
 from pathlib import Path
 
 from robofail_ros.config import CONTINUOUS_SEARCHERS, DEFAULT_EPISODES, SEARCHERS
-from robofail_ros.task_stages import stage_names
+from robofail_ros.failure_stages import describe, ordered_stages
 
 #: Searched episodes per model of a catalogue zoo audit: 4 per perturbation of the 27-scene Lift catalogue.
 ZOO_EPISODES = 108
@@ -96,9 +97,8 @@ def _console():
 
 def _fmt_stages(meta) -> str:
     """`; failures stopped at: none 3, grasped cube A 9`: where the failed nominal episodes got stuck."""
-    stages = meta.nominal_failure_stages
-    order = [s for s in stage_names(meta.task) if s in stages] + sorted(set(stages) - set(stage_names(meta.task)))
-    return "; failures stopped at: " + ", ".join(f"{s or 'not recorded'} {stages[s]}" for s in order) if stages else ""
+    stages = Counter({s or "not recorded": n for s, n in meta.nominal_failure_stages.items()})
+    return "; failures stopped at: " + describe(stages, ordered_stages(meta.task, stages)) if stages else ""
 
 
 def _fmt_nominal(meta) -> str:
