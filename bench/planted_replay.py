@@ -17,6 +17,8 @@ table.
 Run:  .venv/bin/python bench/planted_replay.py [--policies DarkFreeze ...] [--searchers boundary] [--seeds 1 2 3]
       [--budget 600] [--checkpoints 512 600] [--out audits/planted_replay] [--evaluate-only]
       --evaluate-only scores the logged replays at the given checkpoints (cached per run) and replays none.
+      A run whose log already holds the whole budget is not replayed again (a stopped study resumes at the first
+      unfinished run); --fresh replays every run.
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ import planted_truth  # noqa: E402
 
 from robofail_ros.config import AuditConfig, episode_seed  # noqa: E402
 from robofail_ros.episode import FAILURE, SUCCESS, EpisodeRecord  # noqa: E402
-from robofail_ros.record import LOG_NAME, AuditLog, Recorder  # noqa: E402
+from robofail_ros.record import LOG_NAME, AuditLog, Recorder, load_log  # noqa: E402
 from robofail_ros.searchers import make_searcher  # noqa: E402
 from robofail_ros.searchers.base import SearchContext  # noqa: E402
 
@@ -95,6 +97,13 @@ def replay(oracle: planted_truth.FrameOracle, name: str, searcher: str, seed: in
         make_searcher(searcher).run(ctx, budget)
 
 
+def replayed_episodes(run_dir: Path) -> int:
+    """Searched episodes in run_dir's log (0 without one): a replay is deterministic, so a log that holds the
+    whole budget (no more: a searcher may plan by its budget) is the replay the same command would make again."""
+    path = run_dir / LOG_NAME
+    return sum(r.scene is not None for r in load_log(path).episodes) if path.exists() else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--policies", nargs="+", default=list(planted_policies.PLANTED),
@@ -105,6 +114,7 @@ def main() -> None:
     parser.add_argument("--checkpoints", nargs="+", type=int, default=[512, 600])
     parser.add_argument("--out", type=Path, default=ROOT / "audits" / "planted_replay")
     parser.add_argument("--evaluate-only", action="store_true", help="score the logged replays, replay none")
+    parser.add_argument("--fresh", action="store_true", help="replay runs whose log already holds the budget")
     args = parser.parse_args()
     if args.budget < 1:
         parser.error(f"--budget {args.budget}: expected a positive number of episodes")
@@ -119,7 +129,7 @@ def main() -> None:
         for k, (name, searcher, seed) in enumerate(plan, 1):
             started = time.perf_counter()
             run_dir = args.out / name / f"{searcher}-s{seed}"
-            if not args.evaluate_only:
+            if not args.evaluate_only and (args.fresh or replayed_episodes(run_dir) != args.budget):
                 replay(oracle, name, searcher, seed, args.budget, run_dir)
             elif not (run_dir / LOG_NAME).exists():
                 print(f"[replay {k}/{len(plan)}] {name} {searcher} seed {seed}: no log in {run_dir}, skipped")

@@ -211,3 +211,20 @@ def test_a_flat_noisy_measured_line_has_no_threshold_though_the_raw_half_way_rul
     units, episodes = np.linspace(0, 1, 41), np.full(41, 8)
     failures = np.random.default_rng(seed).binomial(8, 0.1, size=41)
     assert grid_truth.measured_thresholds("f", units, failures, episodes, 0.5, 2, 24, _Space) == []
+
+
+def test_a_replay_whose_log_holds_the_whole_budget_is_not_replayed_again(tmp_path):
+    """A stopped replay study resumes at its first unfinished run: only a log with exactly the budget's searched
+    episodes counts as done (controls and snapshots do not count; a partial log is replayed from scratch)."""
+    import planted_replay
+
+    from robofail_ros.episode import FAILURE, SUCCESS, EpisodeRecord
+    from robofail_ros.record import LOG_NAME, AuditLog
+
+    assert planted_replay.replayed_episodes(tmp_path) == 0
+    with AuditLog(tmp_path / LOG_NAME) as log:
+        log.append(EpisodeRecord("control-0000", 1, [], SUCCESS, 50, -2.0, 0.0, "p", "Lift", searcher="control"))
+        for i in range(3):
+            log.append(EpisodeRecord(f"e{i}", i, [], FAILURE, 100, 1000.0, 0.0, "p", "Lift", searcher="boundary",
+                                     scene={"light_intensity": 0.1 * i}))
+    assert planted_replay.replayed_episodes(tmp_path) == 3
