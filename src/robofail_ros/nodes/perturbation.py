@@ -10,7 +10,8 @@ and the factor parameters (`factors.<name>`) through the simulator's parameter e
 also follows `ros2 param set`, rqt_reconfigure and the adversary, not only these services.
 Only catalogue names exist as services, and nothing from a request is evaluated or used as a path.
 
-Every wait on the simulator is bounded (`SIMULATOR_ANSWER_TIMEOUT`) and ends early if the simulator leaves
+Every wait on the simulator is bounded (parameter `simulator_timeout`, default `SIMULATOR_ANSWER_TIMEOUT`) and ends
+early if the simulator leaves
 the graph: the services share one mutually exclusive group (so that two applies cannot interleave their
 read-modify-write), and a request to a simulator that died would otherwise hold that group forever, leaving
 `clear` unanswered after the simulator came back.
@@ -32,15 +33,16 @@ from robofail_ros.catalogue import load_catalogue
 from robofail_ros.factors import optional_factor_space
 from robofail_ros.nodes.common import LATCHED, run_node
 
-#: Seconds a service waits for the simulator's parameter services before answering with a failure. A live
-#: simulator answers in milliseconds (its episodes run off its executor); this stays well under the 30 s the
-#: adversary gives a perturbation service, so the adversary hears the failure and retries instead of timing out.
+#: Default of `simulator_timeout`: seconds a service waits for the simulator's parameter services before answering
+#: with a failure. A live simulator answers in milliseconds (its episodes run off its executor); this stays well
+#: under the 30 s the adversary gives a perturbation service, so the adversary hears the failure and retries
+#: instead of timing out.
 SIMULATOR_ANSWER_TIMEOUT = 10.0
 _LIVENESS_PERIOD = 0.5  # how often a pending wait checks that the simulator is still there
 
 
 class SimulatorUnanswered(RuntimeError):
-    """The simulator left, or did not answer within `SIMULATOR_ANSWER_TIMEOUT`."""
+    """The simulator left, or did not answer within `simulator_timeout`."""
 
 
 def active_text(perturbations: list[str], factors: dict[str, float], nominal: dict[str, float]) -> str:
@@ -60,7 +62,12 @@ class PerturbationNode(Node):
             description="simulator node whose parameter to set (relative: the one in this namespace)", read_only=True))
         path = self.get_parameter("catalogue").value
         self.catalogue = load_catalogue(path or self.get_parameter("task").value)
+        self.declare_parameter("simulator_timeout", SIMULATOR_ANSWER_TIMEOUT, ParameterDescriptor(
+            description="seconds a service waits for the simulator before answering with a failure", read_only=True))
         simulator = self.get_parameter("simulator").value
+        self.simulator_timeout = float(self.get_parameter("simulator_timeout").value)
+        if not self.simulator_timeout > 0.0:
+            raise ValueError(f"simulator_timeout {self.simulator_timeout}: expected a positive number of seconds")
         # Service callbacks await the parameter client; its responses need their own (reentrant) group,
         # or the suspended callback would hold the node's default group and never be answered.
         self.params = AsyncParameterClient(self, simulator, callback_group=ReentrantCallbackGroup())
@@ -128,7 +135,7 @@ class PerturbationNode(Node):
         rclpy futures have no timeout and a client is never told that its server died, so a watcher timer
         cancels the future; the awaiting callback then resumes and finds it cancelled.
         """
-        deadline = self.get_clock().now().nanoseconds + int(SIMULATOR_ANSWER_TIMEOUT * 1e9)
+        deadline = self.get_clock().now().nanoseconds + int(self.simulator_timeout * 1e9)
         why: list[str] = []
 
         def watch() -> None:
@@ -137,7 +144,7 @@ class PerturbationNode(Node):
             if not self.params.services_are_ready():
                 why.append(f"simulator {self.simulator} left while it was asked to {what}")
             elif self.get_clock().now().nanoseconds > deadline:
-                why.append(f"simulator {self.simulator} did not {what} within {SIMULATOR_ANSWER_TIMEOUT:.0f} s")
+                why.append(f"simulator {self.simulator} did not {what} within {self.simulator_timeout:g} s")
             else:
                 return
             future.cancel()
