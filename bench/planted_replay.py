@@ -17,6 +17,8 @@ table.
 Run:  .venv/bin/python bench/planted_replay.py [--policies DarkFreeze ...] [--searchers boundary] [--seeds 1 2 3]
       [--budget 600] [--checkpoints 512 600] [--out audits/planted_replay] [--evaluate-only]
       --evaluate-only scores the logged replays at the given checkpoints (cached per run) and replays none.
+      --claims lists every pair each run claims to interact at the budget, with the pair's true S2 (measured by
+      planted_truth.pair_indices when the truth did not keep it), so false claims can be counted.
       A run whose log already holds the whole budget is not replayed again (a stopped study resumes at the first
       unfinished run); --fresh replays every run.
 """
@@ -97,6 +99,37 @@ def replay(oracle: planted_truth.FrameOracle, name: str, searcher: str, seed: in
         make_searcher(searcher).run(ctx, budget)
 
 
+def claimed_pairs(oracle: planted_truth.FrameOracle, truth: planted_truth.Truth, name: str, run_dir: Path,
+                  budget: int, searcher: str, seed: int, measured: dict) -> list[str]:
+    """'a × b: S2 est ± half-width, true S2' for each pair the run's report claims at `budget` episodes.
+
+    The analysis is the product's own (`analyse_scenes`, the audit's seed), so these are the claims a user read.
+    A true S2 the truth did not keep (it measures its three largest SALib pairs) is measured here on the same
+    10 x 10 grid of conditional means, once per policy and pair (`measured` caches it across runs).
+    """
+    from robofail_ros.continuous.analyse import analyse_scenes
+
+    episodes = load_log(run_dir / LOG_NAME).episodes
+    control = [r for r in episodes if r.scene is None and not r.perturbations]
+    searched = [r for r in episodes if r.scene is not None][:budget]
+    analysis = analyse_scenes(control + searched, oracle.space, "study", searcher, seed=seed)
+    known = {frozenset((a, b)): s2 for a, b, s2, _ in truth.top_pairs}
+    names = list(oracle.space.names)
+    nominal_u = np.asarray(oracle.space.to_unit(np.asarray(oracle.space.nominal, dtype=float)), dtype=float)
+    lines = []
+    for claim in analysis.interactions:
+        key = frozenset(claim.factors)
+        if key not in known and (name, key) not in measured:
+            policy = planted_policies.PLANTED[name]()
+            policy.bind(oracle.sim.scene)
+            pair = tuple(sorted(names.index(f) for f in claim.factors))
+            measured[(name, key)] = planted_truth.pair_indices(oracle, {name: policy}, nominal_u, pair, 0)[name]
+        true = known.get(key, measured.get((name, key)))
+        lines.append(f"{claim.factors[0]} × {claim.factors[1]}: S2 {claim.s2:.3f} ± {claim.s2_conf:.3f}, "
+                     f"true {true:.3f}")
+    return lines
+
+
 def replayed_episodes(run_dir: Path) -> int:
     """Searched episodes in run_dir's log (0 without one): a replay is deterministic, so a log that holds the
     whole budget (no more: a searcher may plan by its budget) is the replay the same command would make again."""
@@ -115,6 +148,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "audits" / "planted_replay")
     parser.add_argument("--evaluate-only", action="store_true", help="score the logged replays, replay none")
     parser.add_argument("--fresh", action="store_true", help="replay runs whose log already holds the budget")
+    parser.add_argument("--claims", action="store_true",
+                        help="list each run's claimed interacting pairs at the budget with their true S2")
     args = parser.parse_args()
     if args.budget < 1:
         parser.error(f"--budget {args.budget}: expected a positive number of episodes")
@@ -122,7 +157,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     catalogue = planted_truth.visual_catalogue(args.out)
     oracle = planted_truth.FrameOracle(catalogue)
-    rows = []
+    rows, claims, measured = [], [], {}
     try:
         truths = planted_truth.load_or_measure(args.policies, lambda: oracle, args.out)
         plan = [(p, s, seed) for p in args.policies for s in args.searchers for seed in args.seeds]
@@ -141,6 +176,10 @@ def main() -> None:
             print(f"[replay {k}/{len(plan)}] {name} {searcher} seed {seed}: worst error {last['max_error']:.3f}, "
                   f"located {last['located']}, spurious {last['spurious']} "
                   f"({time.perf_counter() - started:.0f} s)", flush=True)
+            if args.claims:
+                found = claimed_pairs(oracle, truths[name], name, run_dir, args.budget, searcher, seed, measured)
+                claims.append((name, searcher, seed, found))
+                print(f"    claimed at {args.budget}: " + ("; ".join(found) or "no pair"), flush=True)
     finally:
         oracle.close()
     print("\n| policy | searcher | seed | episodes | worst threshold error | located | spurious | CI coverage |")
@@ -149,6 +188,11 @@ def main() -> None:
         coverage = s.get("threshold_coverage")
         print(f"| {name} | {searcher} | {seed} | {s['episodes']} | {s['max_error']:.3f} | {s['located']} | "
               f"{s['spurious']} | {'-' if coverage is None else f'{coverage:.2f}'} |")
+    if claims:
+        print(f"\n| policy | searcher | seed | pairs claimed at {args.budget} (estimate ± 95% half-width, true S2) |")
+        print("|---|---|---|---|")
+        for name, searcher, seed, found in claims:
+            print(f"| {name} | {searcher} | {seed} | {'; '.join(found) or '-'} |")
 
 
 if __name__ == "__main__":
