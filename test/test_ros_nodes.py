@@ -272,7 +272,7 @@ def test_a_simulator_that_stops_answering_cannot_hold_the_perturbation_services(
     "left while it was asked…"), and whether the graph then re-discovered the thawed simulator's services was up
     to DDS: in 1 of 4 runs of this module (2026-12-06, another job on the second core) they stayed unavailable
     for the whole minute after the thaw, while 8 of 8 freezes of 20-30 s in a separate script came back in 1-3 s.
-    That is discovery, not this node, and it made this test fail about once a day in CI.
+    That is discovery, not this node; it is why this test failed now and then in earlier module runs.
     """
     import signal
 
