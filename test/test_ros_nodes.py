@@ -312,10 +312,12 @@ def test_a_simulator_that_stops_answering_cannot_hold_the_perturbation_services(
         sim.stop()
 
 
-def test_a_simulator_timeout_that_is_not_positive_stops_the_perturbation_node_with_the_value(tmp_path):
-    node = NodeProcess("perturbation", {"simulator_timeout": -1.0}, domain(), tmp_path)
+@pytest.mark.parametrize("value", [-1.0, 45.0])
+def test_a_simulator_timeout_outside_what_the_adversary_waits_stops_the_perturbation_node_naming_it(tmp_path, value):
+    """Not positive, or not under the adversary's wait for this node: the adversary would time out first."""
+    node = NodeProcess("perturbation", {"simulator_timeout": value}, domain(), tmp_path)
     assert node.proc.wait(60) != 0
-    assert "simulator_timeout -1.0: expected a positive number of seconds" in node.output()
+    assert f"simulator_timeout {value}: expected seconds above 0 and under 30" in node.output()
 
 
 def test_a_small_audit_through_the_graph_publishes_live_statistics_and_writes_its_report(tmp_path):

@@ -21,6 +21,9 @@ from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from robofail_ros.names import NAMESPACE
 from robofail_ros.sim import CameraModel
 
+#: Seconds the adversary waits for a worker's Trigger service (perturbation apply/clear, simulator services) before
+#: giving up on that call. A service that itself waits on another node must answer within this.
+TRIGGER_TIMEOUT = 30.0
 #: "Latest value" topics a late RViz/rqt still sees.
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 #: Lockstep and record topics: nothing may be lost.

@@ -31,12 +31,12 @@ from std_srvs.srv import Trigger
 from robofail_ros import names
 from robofail_ros.catalogue import load_catalogue
 from robofail_ros.factors import optional_factor_space
-from robofail_ros.nodes.common import LATCHED, run_node
+from robofail_ros.nodes.common import LATCHED, TRIGGER_TIMEOUT, run_node
 
 #: Default of `simulator_timeout`: seconds a service waits for the simulator's parameter services before answering
 #: with a failure. A live simulator answers in milliseconds (its episodes run off its executor); this stays well
-#: under the 30 s the adversary gives a perturbation service, so the adversary hears the failure and retries
-#: instead of timing out.
+#: under the adversary's `TRIGGER_TIMEOUT` for a perturbation service, so the adversary hears the failure and
+#: retries instead of timing out.
 SIMULATOR_ANSWER_TIMEOUT = 10.0
 _LIVENESS_PERIOD = 0.5  # how often a pending wait checks that the simulator is still there
 
@@ -66,8 +66,9 @@ class PerturbationNode(Node):
             description="seconds a service waits for the simulator before answering with a failure", read_only=True))
         simulator = self.get_parameter("simulator").value
         self.simulator_timeout = float(self.get_parameter("simulator_timeout").value)
-        if not self.simulator_timeout > 0.0:
-            raise ValueError(f"simulator_timeout {self.simulator_timeout}: expected a positive number of seconds")
+        if not 0.0 < self.simulator_timeout < TRIGGER_TIMEOUT:
+            raise ValueError(f"simulator_timeout {self.simulator_timeout}: expected seconds above 0 and under "
+                             f"{TRIGGER_TIMEOUT:g} (the adversary's wait for this node's answer)")
         # Service callbacks await the parameter client; its responses need their own (reentrant) group,
         # or the suspended callback would hold the node's default group and never be answered.
         self.params = AsyncParameterClient(self, simulator, callback_group=ReentrantCallbackGroup())

@@ -26,7 +26,7 @@ from std_srvs.srv import Trigger
 from robofail_ros import names
 from robofail_ros.audit import AuditInterrupted
 from robofail_ros.episode import EpisodeRecord
-from robofail_ros.nodes.common import RELIABLE, STREAM, image_array
+from robofail_ros.nodes.common import RELIABLE, STREAM, TRIGGER_TIMEOUT, image_array
 from robofail_ros.obs_codec import record_from_strings
 
 TRIGGER = "std_srvs/srv/Trigger"
@@ -253,7 +253,7 @@ class WorkerPool:
         with self._cond:
             self._cond.notify_all()
 
-    def trigger(self, worker: RemoteWorker, role: str, relative: str, timeout: float = 30.0, **fmt: str) -> str:
+    def trigger(self, worker: RemoteWorker, role: str, relative: str, timeout: float = TRIGGER_TIMEOUT, **fmt: str) -> str:
         """Call one of the worker's std_srvs/Trigger services; its message, or GraphError with the reason."""
         service = worker.service(role, relative, **fmt)
         client = worker.triggers[service]
