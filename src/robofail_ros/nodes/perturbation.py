@@ -11,10 +11,9 @@ also follows `ros2 param set`, rqt_reconfigure and the adversary, not only these
 Only catalogue names exist as services, and nothing from a request is evaluated or used as a path.
 
 Every wait on the simulator is bounded (parameter `simulator_timeout`, default `SIMULATOR_ANSWER_TIMEOUT`) and ends
-early if the simulator leaves
-the graph: the services share one mutually exclusive group (so that two applies cannot interleave their
-read-modify-write), and a request to a simulator that died would otherwise hold that group forever, leaving
-`clear` unanswered after the simulator came back.
+early if the simulator leaves the graph: the services share one mutually exclusive group (so that two applies
+cannot interleave their read-modify-write), and a request to a simulator that died would otherwise hold that group
+forever, leaving `clear` unanswered after the simulator came back.
 """
 from __future__ import annotations
 

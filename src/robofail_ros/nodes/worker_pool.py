@@ -253,7 +253,8 @@ class WorkerPool:
         with self._cond:
             self._cond.notify_all()
 
-    def trigger(self, worker: RemoteWorker, role: str, relative: str, timeout: float = TRIGGER_TIMEOUT, **fmt: str) -> str:
+    def trigger(self, worker: RemoteWorker, role: str, relative: str, timeout: float = TRIGGER_TIMEOUT,
+                **fmt: str) -> str:
         """Call one of the worker's std_srvs/Trigger services; its message, or GraphError with the reason."""
         service = worker.service(role, relative, **fmt)
         client = worker.triggers[service]

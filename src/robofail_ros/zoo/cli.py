@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-from collections import Counter
 import sys
+from collections import Counter
 from pathlib import Path
 
 from robofail_ros.config import CONTINUOUS_SEARCHERS, DEFAULT_EPISODES, SEARCHERS
