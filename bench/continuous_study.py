@@ -18,7 +18,8 @@ the product's own `analyse_scenes`, and what it reports is scored against the tr
   `located` when every true threshold is within 5%. `spurious`: reported thresholds with no true counterpart.
 - interval coverage: true thresholds inside the reported 95% interval (of those reported), and the share of
   the truth's factor curves inside the reported 95% band of P(failure) along each factor (within 0.05: a
-  logistic-link band never reaches a planted rule's exact 0 or 1).
+  logistic-link band never reaches a planted rule's exact 0 or 1); and the share of factors whose reported
+  Sobol intervals (first order, total) hold the truth's index, or meet the truth's own Monte-Carlo interval.
 - regions: recall and precision of the fitted model's failure region {P > half-way from P(nominal) to the
   largest P in the box} against the true region {P > 0}, on the truth's 1024-scene test set; the same for the
   union of the reported rule boxes.
@@ -69,7 +70,7 @@ BAND_TOLERANCE = 0.05
 """A fitted band counts as holding the true P within this much: a logistic-link model never reaches exactly 0 or
 1, so a planted rule's exact 0 (or 1) would otherwise be outside every band by construction."""
 DEFAULT_CHECKPOINTS = (64, 128, 192, 256, 384, 512, 600)
-SCORE_VERSION = 5
+SCORE_VERSION = 6
 """Bumped when the scores change meaning, so cached scores are recomputed."""
 
 
@@ -220,6 +221,26 @@ def score_pair(analysis: SceneAnalysis, truth: Truth) -> dict[str, Any]:
             "top_pair_reported": (reported == true_top) if true_top else None}
 
 
+def score_sobol(analysis: SceneAnalysis, truth: Truth) -> dict[str, Any]:
+    """Coverage of the reported Sobol intervals (first order S1 and total ST, one per factor) against the truth's.
+
+    `st_coverage`: share of factors whose reported 95% interval holds the true ST; `st_meets_truth`: share whose
+    interval meets the truth's own 95% interval (the truth is a Monte-Carlo estimate too). The same for S1. None
+    when the analysis reports no indices (P nearly constant) or the truth has none (a measured grid truth).
+    """
+    if not analysis.sobol or not truth.sobol_st:
+        return {"st_coverage": None, "st_meets_truth": None, "s1_coverage": None, "s1_meets_truth": None}
+    out = {}
+    for order in ("st", "s1"):
+        true, true_conf = getattr(truth, f"sobol_{order}"), getattr(truth, f"sobol_{order}_conf")
+        gaps = [(abs(getattr(i, order) - true[i.factor]), getattr(i, f"{order}_conf"), true_conf.get(i.factor))
+                for i in analysis.sobol]
+        out[f"{order}_coverage"] = float(np.mean([gap <= conf for gap, conf, _ in gaps]))
+        out[f"{order}_meets_truth"] = (float(np.mean([gap <= conf + tc for gap, conf, tc in gaps]))
+                                       if all(tc is not None for _, _, tc in gaps) else None)
+    return out
+
+
 def score_analysis(analysis: SceneAnalysis, truth: Truth, space: FactorSpace) -> dict[str, Any]:
     st = {s.factor: s.st for s in analysis.sobol}
     return {
@@ -227,6 +248,7 @@ def score_analysis(analysis: SceneAnalysis, truth: Truth, space: FactorSpace) ->
         "band_coverage": band_coverage(analysis, truth, space),
         **score_model(analysis, truth, space),
         **score_pair(analysis, truth),
+        **score_sobol(analysis, truth),
         "top_factor": max(st, key=st.get) if st else None,
         "top_factor_ok": (max(st, key=st.get) == max(truth.sobol_st, key=truth.sobol_st.get))
         if st and truth.sobol_st else None,
@@ -303,7 +325,8 @@ def aggregate(runs: list[dict], checkpoints: list[int]) -> list[dict]:
             row = {"policy": policy, "searcher": searcher, "episodes": n, "seeds": len(at)}
             for k in ("max_error", "mean_error", "spurious", "threshold_coverage", "meets_truth_ci", "band_coverage",
                       "p_mse", "brier",
-                      "brier_constant", "region_recall", "region_precision", "rules_recall", "rules_precision"):
+                      "brier_constant", "region_recall", "region_precision", "rules_recall", "rules_precision",
+                      "st_coverage", "st_meets_truth", "s1_coverage", "s1_meets_truth"):
                 row[k] = _mean([s.get(k) for s in at])
             for k in ("located", "top_pair_ok", "top_pair_reported", "top_factor_ok"):
                 vals = [s.get(k) for s in at if s.get(k) is not None]
@@ -363,7 +386,8 @@ def markdown(result: dict) -> str:
                      f"{100 * t['region_share']:.1f}% of the box. Top true interaction: {pair}.")
     lines += ["", "| policy | searcher | episodes | seeds | located | max thr. error | spurious | thr. coverage | "
               "band coverage | P MSE | Brier (const.) | region recall / precision | rules recall / precision | "
-              "top pair ranked first / reported | thr. CI meets truth's CI |", "|" + "---|" * 15]
+              "top pair ranked first / reported | thr. CI meets truth's CI | ST / S1 coverage (meet truth's CI) |",
+              "|" + "---|" * 16]
     for r in result["summary"]:
         if r["episodes"] not in result["table_checkpoints"]:
             continue
@@ -373,7 +397,8 @@ def markdown(result: dict) -> str:
             f"{_fmt(r['band_coverage'])} | {_fmt(r['p_mse'])} | {_fmt(r['brier'])} ({_fmt(r['brier_constant'])}) | "
             f"{_fmt(r['region_recall'])} / {_fmt(r['region_precision'])} | {_fmt(r['rules_recall'])} / "
             f"{_fmt(r['rules_precision'])} | {_fmt(r['top_pair_ok'])} / {_fmt(r.get('top_pair_reported'))} | "
-            f"{_fmt(r['meets_truth_ci'])} |")
+            f"{_fmt(r['meets_truth_ci'])} | {_fmt(r.get('st_coverage'))} / {_fmt(r.get('s1_coverage'))} "
+            f"({_fmt(r.get('st_meets_truth'))} / {_fmt(r.get('s1_meets_truth'))}) |")
     lines += ["", "Episodes from which the target holds at every later checkpoint (– = not by the last):", "",
               "| policy | searcher | seed | all thresholds within 5% | top pair ranked first | max error at the end |",
               "|---|---|---|---|---|---|"]

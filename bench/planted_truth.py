@@ -98,6 +98,10 @@ class Truth:
     test_p: list[float]
     sobol_s1: dict[str, float] = field(default_factory=dict)
     sobol_st: dict[str, float] = field(default_factory=dict)
+    sobol_s1_conf: dict[str, float] = field(default_factory=dict)
+    """SALib's 95% half-widths of `sobol_s1` and `sobol_st`: the truth's own Monte-Carlo error, which a reported
+    index's interval is allowed to meet rather than cover (empty in a truth cached before they were kept)."""
+    sobol_st_conf: dict[str, float] = field(default_factory=dict)
     top_pairs: list[tuple[str, str, float, float]] = field(default_factory=list)
     """The candidate pairs measured directly, strongest first: (factor, factor, S2 measured, SALib's S2)."""
     nominal_p: float = 0.0
@@ -225,8 +229,6 @@ def measure_truths(policy_names: list[str], oracle: FrameOracle, test_scenes: in
     from scipy.stats import qmc
     from tqdm import tqdm
 
-    from robofail_ros.continuous.sensitivity import analyse_outputs, saltelli_design
-
     policies = {n: planted_policies.PLANTED[n]() for n in policy_names}
     space = oracle.space
     names = list(space.names)
@@ -241,20 +243,17 @@ def measure_truths(policy_names: list[str], oracle: FrameOracle, test_scenes: in
             curves[policy][name] = [float(v) for v in p]
             thresholds[policy] += curve_thresholds(name, grid, p, float(nominal_u[i]), space)
     test_u = qmc.Sobol(len(names), scramble=True, seed=seed).random(test_scenes)
-    print("truth: test scenes and Sobol design (a few minutes)", file=sys.stderr, flush=True)
+    print("truth: test scenes (a few minutes)", file=sys.stderr, flush=True)
     test_p = oracle.p_true(policies, test_u)
     nominal_p = oracle.p_true(policies, nominal_u[None, :])
-    design = saltelli_design(names, sobol_base, seed)
-    design_p = oracle.p_true(policies, design, seeds=oracle.seeds[:1])  # one initial state for the big design
+    indices = true_sobol(oracle, policies, sobol_base, seed)
     truths, candidates = {}, {}
     for n, policy in policies.items():
         truth = Truth(n, policy.rule, names, curves[n], [float(g) for g in grid], thresholds[n],
                       test_u.tolist(), [float(v) for v in test_p[n]], nominal_p=float(nominal_p[n][0]))
-        y = design_p[n]
-        if np.ptp(y) > 0:
-            s = analyse_outputs(names, y, seed)
-            truth.sobol_s1 = {f: float(v) for f, v in zip(names, s.s1)}
-            truth.sobol_st = {f: float(v) for f, v in zip(names, s.st)}
+        s = indices[n]
+        if s is not None:
+            keep_sobol(truth, s)
             ranked = sorted(((float(s.s2[a, b]), a, b) for a in range(len(names)) for b in range(a + 1, len(names))),
                             reverse=True)[:PAIR_CANDIDATES]
             candidates[n] = {(a, b): v for v, a, b in ranked}
@@ -267,6 +266,46 @@ def measure_truths(policy_names: list[str], oracle: FrameOracle, test_scenes: in
         rows = [(names[a], names[b], measured[(a, b)][n], salib) for (a, b), salib in cands.items()]
         truths[n].top_pairs = sorted(rows, key=lambda r: -r[2])
     return truths
+
+
+def true_sobol(oracle: FrameOracle, policies: dict[str, planted_policies.PlantedPolicy], sobol_base: int,
+               seed: int) -> dict[str, Any]:
+    """SALib's indices (a `SobolEstimate`, None for a constant P) of each policy's true P over the box, from one
+    Saltelli design of rendered scenes (one initial state: the design is large)."""
+    from robofail_ros.continuous.sensitivity import analyse_outputs, saltelli_design
+
+    names = list(oracle.space.names)
+    print("truth: Sobol design (a few minutes)", file=sys.stderr, flush=True)
+    design_p = oracle.p_true(policies, saltelli_design(names, sobol_base, seed), seeds=oracle.seeds[:1])
+    return {n: analyse_outputs(names, y, seed) if np.ptp(y) > 0 else None for n, y in design_p.items()}
+
+
+def keep_sobol(truth: Truth, s: Any) -> None:
+    """Store a `SobolEstimate`'s first and total indices and their half-widths on the truth."""
+    truth.sobol_s1 = {f: float(v) for f, v in zip(truth.factors, s.s1)}
+    truth.sobol_st = {f: float(v) for f, v in zip(truth.factors, s.st)}
+    truth.sobol_s1_conf = {f: float(v) for f, v in zip(truth.factors, s.s1_conf)}
+    truth.sobol_st_conf = {f: float(v) for f, v in zip(truth.factors, s.st_conf)}
+
+
+def add_sobol_conf(truths: dict[str, Truth], oracle: Callable[[], FrameOracle], sobol_base: int = SOBOL_BASE,
+                   seed: int = 2026) -> list[str]:
+    """Give cached truths that predate `sobol_st_conf` their half-widths; the names of those changed.
+
+    The design is rendered again with measure_truths' base and seed, so the indices must come out as cached: if
+    they do not (the renderer or a rule changed), the truth is stale and this stops rather than mix two truths.
+    """
+    stale = {n: t for n, t in truths.items() if t.sobol_st and not t.sobol_st_conf}
+    if not stale:
+        return []
+    policies = {n: planted_policies.PLANTED[n]() for n in stale}
+    for n, s in true_sobol(oracle(), policies, sobol_base, seed).items():
+        cached = np.array([stale[n].sobol_st[f] for f in stale[n].factors])
+        if s is None or not np.allclose(s.st, cached, atol=1e-9):
+            raise RuntimeError(f"truth_{n}.json: its Sobol design no longer gives its cached indices; delete it "
+                               f"to measure the truth again")
+        keep_sobol(stale[n], s)
+    return list(stale)
 
 
 def pair_indices(oracle: FrameOracle, policies: dict[str, planted_policies.PlantedPolicy], nominal_u: np.ndarray,
@@ -310,12 +349,20 @@ def coin_uniformity(n: int = 20000, seed: int = 0) -> dict[str, float]:
 
 def load_or_measure(policy_names: list[str], oracle: Callable[[], FrameOracle], out_dir: Path) -> dict[str, Truth]:
     """The cached truths of planted policies; those not cached are measured together (`oracle` builds or returns
-    the shared renderer)."""
+    the shared renderer), and cached ones from before `sobol_st_conf` get their half-widths."""
     paths = {n: out_dir / f"truth_{n}.json" for n in policy_names}
     missing = [n for n, p in paths.items() if not p.exists()]
     if missing:
         for n, truth in measure_truths(missing, oracle()).items():
-            tmp = paths[n].with_suffix(".tmp")
-            tmp.write_text(json.dumps(truth.to_json()))
-            tmp.replace(paths[n])
-    return {n: Truth.from_json(json.loads(paths[n].read_text())) for n in policy_names}
+            _save(truth, paths[n])
+    truths = {n: Truth.from_json(json.loads(paths[n].read_text())) for n in policy_names}
+    for n in add_sobol_conf(truths, oracle):
+        _save(truths[n], paths[n])
+    return truths
+
+
+def _save(truth: Truth, path: Path) -> None:
+    """Write a truth atomically: a study stopped mid-write keeps the previous file."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(truth.to_json()))
+    tmp.replace(path)

@@ -177,6 +177,30 @@ def test_the_study_scores_the_true_pair_by_its_rank_and_separately_by_whether_it
     truth.top_pairs = []
     assert scored([weak], [])["top_pair_ok"] is None
 
+
+def test_a_sobol_interval_covers_the_true_index_or_at_least_meets_the_truths_own_interval():
+    import continuous_study as study
+    from robofail_ros.analysis import RateEstimate
+    from robofail_ros.continuous.result import SceneAnalysis, SobolIndex
+
+    truth = planted_truth.Truth("p", "rule", ["a", "b"], {}, [], [], [], [])
+    truth.sobol_st, truth.sobol_st_conf = {"a": 0.9, "b": 0.1}, {"a": 0.02, "b": 0.05}
+    truth.sobol_s1, truth.sobol_s1_conf = {"a": 0.8, "b": 0.0}, {"a": 0.02, "b": 0.01}
+    control = RateEstimate.measure("control", "control", [False] * 10)
+
+    def scored(*indices):
+        return study.score_sobol(SceneAnalysis(task="Lift", policy_id="p", searcher="s", factors=[], control=control,
+                                               episodes=1, failures=0, sobol=list(indices)), truth)
+
+    # a: ST 0.85 +- 0.1 holds 0.9; b: ST 0.2 +- 0.06 misses 0.1 but meets the truth's [0.05, 0.15]
+    got = scored(SobolIndex("a", 0.8, 0.05, 0.85, 0.1), SobolIndex("b", 0.05, 0.01, 0.2, 0.06))
+    assert (got["st_coverage"], got["st_meets_truth"]) == (0.5, 1.0)
+    # S1 of b: 0.05 +- 0.01 misses 0.0, and even the truth's [-0.01, 0.01]
+    assert (got["s1_coverage"], got["s1_meets_truth"]) == (0.5, 0.5)
+    assert scored()["st_coverage"] is None  # no indices reported (P nearly constant): nothing to score
+    truth.sobol_st_conf = {}  # a truth cached before it kept its half-widths
+    assert scored(SobolIndex("a", 0.8, 0.05, 0.85, 0.1))["st_meets_truth"] is None
+
 def test_a_measured_threshold_is_found_within_one_point_with_its_own_interval():
     import grid_truth
 
