@@ -69,8 +69,11 @@ LOCATED = 0.05
 BAND_TOLERANCE = 0.05
 """A fitted band counts as holding the true P within this much: a logistic-link model never reaches exactly 0 or
 1, so a planted rule's exact 0 (or 1) would otherwise be outside every band by construction."""
+SOBOL_TOLERANCE = 0.005
+"""A reported Sobol index counts as holding the true one within this much: half the last digit the report prints
+(two decimals). An ignored factor's index of 1e-6 +- 1e-7 against a true 0 +- 0 is rounding, not a miss."""
 DEFAULT_CHECKPOINTS = (64, 128, 192, 256, 384, 512, 600)
-SCORE_VERSION = 6
+SCORE_VERSION = 7
 """Bumped when the scores change meaning, so cached scores are recomputed."""
 
 
@@ -225,19 +228,23 @@ def score_sobol(analysis: SceneAnalysis, truth: Truth) -> dict[str, Any]:
     """Coverage of the reported Sobol intervals (first order S1 and total ST, one per factor) against the truth's.
 
     `st_coverage`: share of factors whose reported 95% interval holds the true ST; `st_meets_truth`: share whose
-    interval meets the truth's own 95% interval (the truth is a Monte-Carlo estimate too). The same for S1. None
+    interval meets the truth's own 95% interval (the truth is a Monte-Carlo estimate too), both within
+    SOBOL_TOLERANCE. The same for S1. None
     when the analysis reports no indices (P nearly constant) or the truth has none (a measured grid truth).
     """
     if not analysis.sobol or not truth.sobol_st:
         return {"st_coverage": None, "st_meets_truth": None, "s1_coverage": None, "s1_meets_truth": None}
-    out = {}
+    ls = analysis.length_scales or {}
+    # Per factor (true ST, its half-width, reported ST, its half-width, the model's length scale) for the figure.
+    out: dict[str, Any] = {"st_points": [[truth.sobol_st[i.factor], truth.sobol_st_conf.get(i.factor), i.st,
+                                          i.st_conf, ls.get(i.factor)] for i in analysis.sobol]}
     for order in ("st", "s1"):
         true, true_conf = getattr(truth, f"sobol_{order}"), getattr(truth, f"sobol_{order}_conf")
         gaps = [(abs(getattr(i, order) - true[i.factor]), getattr(i, f"{order}_conf"), true_conf.get(i.factor))
                 for i in analysis.sobol]
-        out[f"{order}_coverage"] = float(np.mean([gap <= conf for gap, conf, _ in gaps]))
-        out[f"{order}_meets_truth"] = (float(np.mean([gap <= conf + tc for gap, conf, tc in gaps]))
-                                       if all(tc is not None for _, _, tc in gaps) else None)
+        out[f"{order}_coverage"] = float(np.mean([gap <= conf + SOBOL_TOLERANCE for gap, conf, _ in gaps]))
+        met = [gap <= conf + tc + SOBOL_TOLERANCE for gap, conf, tc in gaps] if true_conf else None
+        out[f"{order}_meets_truth"] = float(np.mean(met)) if met is not None else None
     return out
 
 
@@ -437,6 +444,7 @@ def figures(result: dict, out: Path) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         paths.append(path)
+    paths.append(sobol_figure(result, out, plt))
     fig, axes = plt.subplots(1, len(policies), figsize=(4.2 * len(policies), 3.6), squeeze=False)
     for ax, policy in zip(axes[0], policies):
         for searcher in result["searchers"]:
@@ -455,6 +463,33 @@ def figures(result: dict, out: Path) -> list[Path]:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return paths + [path]
+
+
+def sobol_figure(result: dict, out: Path, plt: Any) -> Path:
+    """Reported total index against the true one, every factor of every run at its largest budget, one panel per
+    searcher: an interval that meets the truth's is blue, a miss red; hollow where the model set the factor
+    aside (length scale >= 10, so its index is 0 whatever the truth)."""
+    searchers = [s for s in result["searchers"] if any(r["searcher"] == s and r["scores"] for r in result["runs"])]
+    fig, axes = plt.subplots(1, max(len(searchers), 1), figsize=(4.2 * max(len(searchers), 1), 4.0), squeeze=False)
+    for ax, searcher in zip(axes[0], searchers):
+        pts = [pt for r in result["runs"] if r["searcher"] == searcher and r["scores"]
+               for pt in r["scores"][-1].get("st_points") or []]
+        met = n = 0
+        for true, true_conf, st, conf, ls in pts:
+            ok = abs(st - true) <= conf + (true_conf or 0.0) + SOBOL_TOLERANCE
+            met, n = met + ok, n + 1
+            colour = "tab:blue" if ok else "tab:red"
+            ax.errorbar(true, st, yerr=conf, xerr=true_conf or 0.0, fmt="o", ms=4, lw=0.8, color=colour,
+                        mfc="none" if ls is not None and ls >= 10 else colour, alpha=0.7)
+        ax.plot([0, 1], [0, 1], color="grey", lw=1)
+        ax.set_title(f"{searcher}: {met}/{n} intervals meet the truth's" if n else searcher)
+        ax.set_xlabel("true total index ST (95% interval)")
+        ax.set_ylabel("reported ST (95% interval)")
+    fig.tight_layout()
+    path = out / "study_sobol_st.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
 
 
 # --------------------------------------------------------------------------- running

@@ -197,6 +197,10 @@ def test_a_sobol_interval_covers_the_true_index_or_at_least_meets_the_truths_own
     assert (got["st_coverage"], got["st_meets_truth"]) == (0.5, 1.0)
     # S1 of b: 0.05 +- 0.01 misses 0.0, and even the truth's [-0.01, 0.01]
     assert (got["s1_coverage"], got["s1_meets_truth"]) == (0.5, 0.5)
+    # an ignored factor's 1e-6 +- 0 against a true 0 +- 0 is rounding (the report prints two decimals), not a miss
+    truth.sobol_st["b"], truth.sobol_st_conf["b"] = 0.0, 0.0
+    assert scored(SobolIndex("b", 0.0, 0.0, 1e-6, 0.0))["st_coverage"] == 1.0
+    assert scored(SobolIndex("b", 0.0, 0.0, 0.02, 0.001))["st_coverage"] == 0.0
     assert scored()["st_coverage"] is None  # no indices reported (P nearly constant): nothing to score
     truth.sobol_st_conf = {}  # a truth cached before it kept its half-widths
     assert scored(SobolIndex("a", 0.8, 0.05, 0.85, 0.1))["st_meets_truth"] is None
