@@ -56,6 +56,7 @@ import numpy as np  # noqa: E402
 
 from robofail_ros.config import CONTINUOUS_SEARCHERS, AuditConfig  # noqa: E402
 from robofail_ros.continuous.result import SceneAnalysis  # noqa: E402
+from robofail_ros.continuous.surrogate import SET_ASIDE_LENGTH_SCALE  # noqa: E402
 from robofail_ros.factors import FactorSpace, load_factor_space  # noqa: E402
 from robofail_ros.record import LOG_NAME, load_log  # noqa: E402
 from robofail_ros.sim import SimConfig  # noqa: E402
@@ -468,7 +469,7 @@ def figures(result: dict, out: Path) -> list[Path]:
 def sobol_figure(result: dict, out: Path, plt: Any) -> Path:
     """Reported total index against the true one, every factor of every run at its largest budget, one panel per
     searcher: an interval that meets the truth's is blue, a miss red; hollow where the model set the factor
-    aside (length scale >= 10, so its index is 0 whatever the truth)."""
+    aside (length scale >= SET_ASIDE_LENGTH_SCALE, so its index is 0 whatever the truth)."""
     searchers = [s for s in result["searchers"] if any(r["searcher"] == s and r["scores"] for r in result["runs"])]
     fig, axes = plt.subplots(1, max(len(searchers), 1), figsize=(4.2 * max(len(searchers), 1), 4.0), squeeze=False)
     for ax, searcher in zip(axes[0], searchers):
@@ -480,7 +481,7 @@ def sobol_figure(result: dict, out: Path, plt: Any) -> Path:
             met, n = met + ok, n + 1
             colour = "tab:blue" if ok else "tab:red"
             ax.errorbar(true, st, yerr=conf, xerr=true_conf or 0.0, fmt="o", ms=4, lw=0.8, color=colour,
-                        mfc="none" if ls is not None and ls >= 10 else colour, alpha=0.7)
+                        mfc="none" if ls is not None and ls >= SET_ASIDE_LENGTH_SCALE else colour, alpha=0.7)
         ax.plot([0, 1], [0, 1], color="grey", lw=1)
         ax.set_title(f"{searcher}: {met}/{n} intervals meet the truth's" if n else searcher)
         ax.set_xlabel("true total index ST (95% interval)")

@@ -80,6 +80,7 @@ def _analysis(findings: bool) -> SceneAnalysis:
         a.calibration = Calibration(0.081, 0.18, 5, [0.05, 0.5, 0.9], [0.04, 0.6, 0.85], [40, 5, 15])
         a.pair_map = _pair_map()
         a.p_variance = 0.031
+        a.length_scales = {"cube_value": 0.4, "light_intensity": 0.2, "camera_yaw": 100.0}
         a.worst_episodes = ["scene-0000"]
     return a
 
@@ -147,6 +148,8 @@ def test_the_csv_tables_hold_the_thresholds_rules_sobol_indices_and_ranked_pairs
     sobol = {r["factor"]: r for r in _read_csv(tmp_path / "sobol.csv")}
     assert set(sobol) == {f.name for f in FACTORS}
     assert float(sobol["cube_value"]["interaction"]) == pytest.approx(0.21 - 0.02)
+    # the length scale says which zeros are "set aside by the model" rather than "no effect"
+    assert [sobol[f]["length_scale"] for f in ("light_intensity", "camera_yaw", "cube_mass")] == ["0.2000", "100.0000", ""]
     pairs = _read_csv(tmp_path / "pairs.csv")
     assert [(r["factor_a"], r["factor_b"], r["claimed"]) for r in pairs] == [
         ("light_intensity", "cube_value", "True"), ("camera_yaw", "cube_mass", "False")]
