@@ -15,7 +15,8 @@ the product's own `analyse_scenes`, and what it reports is scored against the tr
 
 - threshold error: per true threshold (same factor and direction), |reported - true| in unit-cube coordinates,
   i.e. as a share of the factor's range (log factors in log terms); a true threshold not reported scores 1.0.
-  `located` when every true threshold is within 5%. `spurious`: reported thresholds with no true counterpart.
+  `located` when every true threshold is within 5%. `spurious`: reported thresholds with no true counterpart, on
+  a factor the truth measured (a grid truth measures two; thresholds elsewhere are counted as `unmeasured`).
 - interval coverage: true thresholds inside the reported 95% interval (of those reported), and the share of
   the truth's factor curves inside the reported 95% band of P(failure) along each factor (within 0.05: a
   logistic-link band never reaches a planted rule's exact 0 or 1); and the share of factors whose reported
@@ -74,7 +75,7 @@ SOBOL_TOLERANCE = 0.005
 """A reported Sobol index counts as holding the true one within this much: half the last digit the report prints
 (two decimals). An ignored factor's index of 1e-6 +- 1e-7 against a true 0 +- 0 is rounding, not a miss."""
 DEFAULT_CHECKPOINTS = (64, 128, 192, 256, 384, 512, 600)
-SCORE_VERSION = 7
+SCORE_VERSION = 8
 """Bumped when the scores change meaning, so cached scores are recomputed."""
 
 
@@ -134,12 +135,16 @@ def score_thresholds(analysis: SceneAnalysis, truth: Truth, space: FactorSpace) 
                          "meets_truth_ci": None if own_ci is None else bool(lo <= own_ci[1] and own_ci[0] <= hi)})
     errors = [p["error"] for p in per_true]
     covered = [p["covered"] for p in per_true if p["covered"] is not None]
+    # A measured (grid) truth has curves for the factors it measured only; it can neither confirm nor refute a
+    # threshold on another factor, so those are counted apart instead of as spurious. A planted truth has them all.
+    measured = set(truth.curves) or set(space.names)
     return {
         "thresholds": per_true,
         "max_error": max(errors) if errors else 0.0,
         "mean_error": float(np.mean(errors)) if errors else 0.0,
         "located": all(e <= LOCATED for e in errors),
-        "spurious": len(analysis.thresholds) - len(matched),
+        "spurious": sum(k not in matched and r.factor in measured for k, r in enumerate(analysis.thresholds)),
+        "unmeasured": sum(r.factor not in measured for r in analysis.thresholds),
         "threshold_coverage": float(np.mean(covered)) if covered else None,
         "meets_truth_ci": _mean([p.get("meets_truth_ci") for p in per_true]),
     }
@@ -331,9 +336,8 @@ def aggregate(runs: list[dict], checkpoints: list[int]) -> list[dict]:
             if not at:
                 continue
             row = {"policy": policy, "searcher": searcher, "episodes": n, "seeds": len(at)}
-            for k in ("max_error", "mean_error", "spurious", "threshold_coverage", "meets_truth_ci", "band_coverage",
-                      "p_mse", "brier",
-                      "brier_constant", "region_recall", "region_precision", "rules_recall", "rules_precision",
+            for k in ("max_error", "mean_error", "spurious", "unmeasured", "threshold_coverage", "meets_truth_ci",
+                      "band_coverage", "p_mse", "brier", "brier_constant", "region_recall", "region_precision", "rules_recall", "rules_precision",
                       "st_coverage", "st_meets_truth", "s1_coverage", "s1_meets_truth"):
                 row[k] = _mean([s.get(k) for s in at])
             for k in ("located", "top_pair_ok", "top_pair_reported", "top_factor_ok"):
@@ -383,6 +387,12 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
+def unmeasured(row: dict) -> str:
+    """' (+N on unmeasured factors)' where a measured truth could not judge N reported thresholds, else ''."""
+    n = row.get("unmeasured")
+    return f" (+{_fmt(n)} on unmeasured factors)" if n else ""
+
+
 def markdown(result: dict) -> str:
     lines = [f"Budget {result['budget']} searched episodes (+{result['control_episodes']} control), seeds "
              f"{result['seeds']}, factor box: {result['box']}.", ""]
@@ -401,7 +411,7 @@ def markdown(result: dict) -> str:
             continue
         lines.append(
             f"| {r['policy']} | {r['searcher']} | {r['episodes']} | {r['seeds']} | {_fmt(r['located'])} | "
-            f"{_fmt(r['max_error'])} | {_fmt(r['spurious'])} | {_fmt(r['threshold_coverage'])} | "
+            f"{_fmt(r['max_error'])} | {_fmt(r['spurious'])}{unmeasured(r)} | {_fmt(r['threshold_coverage'])} | "
             f"{_fmt(r['band_coverage'])} | {_fmt(r['p_mse'])} | {_fmt(r['brier'])} ({_fmt(r['brier_constant'])}) | "
             f"{_fmt(r['region_recall'])} / {_fmt(r['region_precision'])} | {_fmt(r['rules_recall'])} / "
             f"{_fmt(r['rules_precision'])} | {_fmt(r['top_pair_ok'])} / {_fmt(r.get('top_pair_reported'))} | "

@@ -153,6 +153,10 @@ def test_the_study_scores_a_threshold_by_its_distance_in_range_shares_and_counts
     # below nominal, though both say 'below'
     band_edge = study.score_thresholds(analysis(Threshold("f", 7.0, 6.5, 7.5, "below")), truth, _Space)
     assert (band_edge["max_error"], band_edge["spurious"], band_edge["threshold_coverage"]) == (1.0, 1, None)
+    # a grid truth that measured only "g" cannot judge a threshold on "f": counted apart, not as spurious
+    truth.curves = {"g": [0.0, 1.0]}
+    unjudged = study.score_thresholds(analysis(near, Threshold("f", 8.0, 7.0, 9.0, "above")), truth, _Space)
+    assert (unjudged["spurious"], unjudged["unmeasured"]) == (0, 2)
 
 
 
