@@ -235,8 +235,8 @@ def score_sobol(analysis: SceneAnalysis, truth: Truth) -> dict[str, Any]:
 
     `st_coverage`: share of factors whose reported 95% interval holds the true ST; `st_meets_truth`: share whose
     interval meets the truth's own 95% interval (the truth is a Monte-Carlo estimate too), both within
-    SOBOL_TOLERANCE. The same for S1. None
-    when the analysis reports no indices (P nearly constant) or the truth has none (a measured grid truth).
+    SOBOL_TOLERANCE. The same for S1. None when the analysis reports no indices (P nearly constant) or the truth
+    has none (a measured grid truth).
     """
     if not analysis.sobol or not truth.sobol_st:
         return {"st_coverage": None, "st_meets_truth": None, "s1_coverage": None, "s1_meets_truth": None}
@@ -337,8 +337,9 @@ def aggregate(runs: list[dict], checkpoints: list[int]) -> list[dict]:
                 continue
             row = {"policy": policy, "searcher": searcher, "episodes": n, "seeds": len(at)}
             for k in ("max_error", "mean_error", "spurious", "unmeasured", "threshold_coverage", "meets_truth_ci",
-                      "band_coverage", "p_mse", "brier", "brier_constant", "region_recall", "region_precision", "rules_recall", "rules_precision",
-                      "st_coverage", "st_meets_truth", "s1_coverage", "s1_meets_truth"):
+                      "band_coverage", "p_mse", "brier", "brier_constant", "region_recall", "region_precision",
+                      "rules_recall", "rules_precision", "st_coverage", "st_meets_truth", "s1_coverage",
+                      "s1_meets_truth"):
                 row[k] = _mean([s.get(k) for s in at])
             for k in ("located", "top_pair_ok", "top_pair_reported", "top_factor_ok"):
                 vals = [s.get(k) for s in at if s.get(k) is not None]

@@ -14,10 +14,10 @@ cheap enough to measure densely:
   precision and calibration of the fitted P(failure | scene);
 - **Sobol indices**: first and total order of the true P(failure | scene) over the box (SALib on a Saltelli design
   of SOBOL_BASE x (2d + 2) rendered scenes, one initial state), with SALib's half-widths: the truth's own
-  Monte-Carlo error, against which the study scores the reported intervals. SALib's second-order estimates of an indicator
-  function stay noisy at this size (+-0.1 half-widths were measured), so the pairs it ranks highest are measured
-  again directly: S2_ij = (Var E[P | x_i, x_j] - V_i - V_j) / Var P on a PAIR_GRID^2 grid of the pair with the
-  same PAIR_DRAWS draws of the other factors in every cell (common random numbers), the within-cell sampling
+  Monte-Carlo error, against which the study scores the reported intervals. SALib's second-order estimates of an
+  indicator function stay noisy at this size (+-0.1 half-widths were measured), so the pairs it ranks highest are
+  measured again directly: S2_ij = (Var E[P | x_i, x_j] - V_i - V_j) / Var P on a PAIR_GRID^2 grid of the pair
+  with the same PAIR_DRAWS draws of the other factors in every cell (common random numbers), the within-cell sampling
   variance subtracted. The strongest of those is the interaction the study asks searchers to rank first.
 
 The coin of ColourfulTableCoin is a hash of the cube's initial position; its truth uses the planted rate 1/3,

@@ -149,7 +149,8 @@ def test_the_csv_tables_hold_the_thresholds_rules_sobol_indices_and_ranked_pairs
     assert set(sobol) == {f.name for f in FACTORS}
     assert float(sobol["cube_value"]["interaction"]) == pytest.approx(0.21 - 0.02)
     # the length scale says which zeros are "set aside by the model" rather than "no effect"
-    assert [sobol[f]["length_scale"] for f in ("light_intensity", "camera_yaw", "cube_mass")] == ["0.2000", "100.0000", ""]
+    length_scales = [sobol[f]["length_scale"] for f in ("light_intensity", "camera_yaw", "cube_mass")]
+    assert length_scales == ["0.2000", "100.0000", ""]
     pairs = _read_csv(tmp_path / "pairs.csv")
     assert [(r["factor_a"], r["factor_b"], r["claimed"]) for r in pairs] == [
         ("light_intensity", "cube_value", "True"), ("camera_yaw", "cube_mass", "False")]
