@@ -230,6 +230,11 @@ def score_pair(analysis: SceneAnalysis, truth: Truth) -> dict[str, Any]:
             "top_pair_reported": (reported == true_top) if true_top else None}
 
 
+def sobol_meets(estimate: float, half_width: float, true: float, true_half_width: float = 0.0) -> bool:
+    """Whether a reported index's interval reaches the true one (or its interval), within SOBOL_TOLERANCE."""
+    return abs(estimate - true) <= half_width + true_half_width + SOBOL_TOLERANCE
+
+
 def score_sobol(analysis: SceneAnalysis, truth: Truth) -> dict[str, Any]:
     """Coverage of the reported Sobol intervals (first order S1 and total ST, one per factor) against the truth's.
 
@@ -246,11 +251,10 @@ def score_sobol(analysis: SceneAnalysis, truth: Truth) -> dict[str, Any]:
                                           i.st_conf, ls.get(i.factor)] for i in analysis.sobol]}
     for order in ("st", "s1"):
         true, true_conf = getattr(truth, f"sobol_{order}"), getattr(truth, f"sobol_{order}_conf")
-        gaps = [(abs(getattr(i, order) - true[i.factor]), getattr(i, f"{order}_conf"), true_conf.get(i.factor))
+        rows = [(getattr(i, order), getattr(i, f"{order}_conf"), true[i.factor], true_conf.get(i.factor))
                 for i in analysis.sobol]
-        out[f"{order}_coverage"] = float(np.mean([gap <= conf + SOBOL_TOLERANCE for gap, conf, _ in gaps]))
-        met = [gap <= conf + tc + SOBOL_TOLERANCE for gap, conf, tc in gaps] if true_conf else None
-        out[f"{order}_meets_truth"] = float(np.mean(met)) if met is not None else None
+        out[f"{order}_coverage"] = float(np.mean([sobol_meets(est, conf, t) for est, conf, t, _ in rows]))
+        out[f"{order}_meets_truth"] = (float(np.mean([sobol_meets(*row) for row in rows])) if true_conf else None)
     return out
 
 
@@ -488,7 +492,7 @@ def sobol_figure(result: dict, out: Path, plt: Any) -> Path:
                for pt in r["scores"][-1].get("st_points") or []]
         met = n = 0
         for true, true_conf, st, conf, ls in pts:
-            ok = abs(st - true) <= conf + (true_conf or 0.0) + SOBOL_TOLERANCE
+            ok = sobol_meets(st, conf, true, true_conf or 0.0)
             met, n = met + ok, n + 1
             colour = "tab:blue" if ok else "tab:red"
             ax.errorbar(true, st, yerr=conf, xerr=true_conf or 0.0, fmt="o", ms=4, lw=0.8, color=colour,
