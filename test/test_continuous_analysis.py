@@ -13,7 +13,7 @@ import pytest
 from scipy.stats import qmc
 
 from robofail_ros.continuous.analyse import analyse_scenes
-from robofail_ros.continuous.result import Interaction, SceneAnalysis
+from robofail_ros.continuous.result import Interaction, SceneAnalysis, SobolIndex
 from robofail_ros.continuous.sensitivity import SobolEstimate, sobol_indices
 from robofail_ros.continuous.surrogate import FailureModel, cross_validated_calibration
 from robofail_ros.episode import ABORTED, FAILURE, SUCCESS, EpisodeRecord
@@ -193,6 +193,13 @@ def test_the_sobol_wiring_reproduces_the_ishigami_indices():
     [top] = s.interactions(top=1)
     assert top.factors == ("x1", "x3") and top.s2 == pytest.approx(0.244, abs=0.06)
 
+
+
+def test_the_total_index_claims_its_lower_bound_only_and_never_below_zero():
+    """A fitted ST understates a factor that moves a sharp edge (benchmarks §8l), so only its lower side is read."""
+    assert SobolIndex("a", 0.3, 0.05, 0.5, 0.06).st_lower == pytest.approx(0.44)
+    assert SobolIndex("b", 0.0, 0.0, 0.02, 0.05).st_lower == 0.0
+    assert SobolIndex("c", 0.0, 0.0, 0.0, 0.0).st_lower == 0.0
 
 
 def test_a_pair_whose_s2_interval_includes_zero_is_ranked_but_not_claimed_as_an_interaction():

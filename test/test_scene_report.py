@@ -151,6 +151,8 @@ def test_the_csv_tables_hold_the_thresholds_rules_sobol_indices_and_ranked_pairs
     # the length scale says which zeros are "set aside by the model" rather than "no effect"
     length_scales = [sobol[f]["length_scale"] for f in ("light_intensity", "camera_yaw", "cube_mass")]
     assert length_scales == ["0.2000", "100.0000", ""]
+    # the total index's claim is its lower bound, never below 0
+    assert [sobol[f]["st_lower"] for f in ("light_intensity", "camera_yaw")] == ["0.5600", "0.0000"]
     pairs = _read_csv(tmp_path / "pairs.csv")
     assert [(r["factor_a"], r["factor_b"], r["claimed"]) for r in pairs] == [
         ("light_intensity", "cube_value", "True"), ("camera_yaw", "cube_mass", "False")]
@@ -241,6 +243,7 @@ def test_the_terminal_summary_names_thresholds_rules_sensitivity_and_calibration
     assert THRESHOLD.text in text and "[0.27, 0.35]" in text
     assert RULE.text in text and "18/20" in text and "+85.0pp" in text
     assert "light_intensity × cube_value" in text and "0.14 ± 0.05" in text
+    assert "0.45 ± 0.05" in text and "ST, 95% at least" in text and "≥ 0.56" in text  # S1 two-sided, ST one-sided
     assert f"({len(FACTORS) * (len(FACTORS) - 1) // 2} pairs tested)" in text
     assert "Brier 0.081 (base rate 0.180)" in text and "Var P = 0.031" in text
     assert "searcher sobol" in text and f"budget {BUDGET} searched + 20 control episodes" in text

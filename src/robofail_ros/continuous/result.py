@@ -85,7 +85,20 @@ class SobolIndex:
     s1_conf: float
     st: float
     st_conf: float
-    """Half-widths of the 95% intervals."""
+    """Half-widths of the 95% intervals (SALib's and the refits' spread): two-sided for S1; for ST only its lower
+    side is a claim (`st_lower`)."""
+
+    @property
+    def st_lower(self) -> float:
+        """A 95% lower bound of the total index: the fitted ST less its half-width, at least 0.
+
+        Why one-sided: ST is read off a smooth fitted surface, and a factor that only moves a sharp failure edge a
+        little (a light colour shifting a darkness threshold) adds variance at every edge it moves, which no
+        surface fitted to a few hundred episodes resolves. Against the planted truths (benchmarks §8l, §8n) the
+        two-sided ST intervals met the truth's for only 68-71% of factors, almost every miss an underestimate,
+        while this bound lay at or below the truth for 99%. S1 keeps its two-sided interval (94-97%).
+        """
+        return max(0.0, self.st - self.st_conf)
 
     @property
     def interaction(self) -> float:

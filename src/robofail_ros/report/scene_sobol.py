@@ -22,18 +22,21 @@ def plot_sobol(analysis: SceneAnalysis, out_dir: Path) -> Path:
         y = np.arange(n)[::-1]  # largest ST at the top
         h = 0.38
 
-        def bars(v, conf, offset, colour, label):
-            err = np.nan_to_num(np.abs(np.asarray(conf, float)), nan=0.0)
+        def bars(v, below, above, offset, colour, label):
+            err = np.nan_to_num(np.abs(np.asarray([below, above], float)), nan=0.0)
             ax.barh(y + offset, v, height=h, xerr=err, color=colour, label=label, zorder=2,
                     error_kw={"ecolor": "0.2", "elinewidth": 0.8, "capsize": 2})
 
-        bars([s.st for s in indices], [s.st_conf for s in indices], h / 2, ST_COLOUR, "total (ST)")
-        bars([s.s1 for s in indices], [s.s1_conf for s in indices], -h / 2, S1_COLOUR, "first order (S1)")
+        # ST's whisker goes down only: its interval is a claim on the lower side (SobolIndex.st_lower says why).
+        bars([s.st for s in indices], [s.st - s.st_lower for s in indices], [0.0] * n, h / 2, ST_COLOUR,
+             "total (ST), whisker to its 95% lower bound")
+        s1_conf = [s.s1_conf for s in indices]
+        bars([s.s1 for s in indices], s1_conf, s1_conf, -h / 2, S1_COLOUR, "first order (S1), 95% interval")
         ax.set_yticks(y)
         ax.set_yticklabels([s.factor for s in indices], fontsize=8)
         ax.set_ylim(-0.7, n - 0.3)
         ax.axvline(0, color="0.3", lw=0.8)
-        ax.set_xlabel("Sobol index of P(failure | scene) (95% interval)")
+        ax.set_xlabel("Sobol index of P(failure | scene)")
         ax.legend(loc="lower right", fontsize=8)
         ax.grid(axis="x", color="0.92", zorder=0)
     else:
@@ -42,7 +45,8 @@ def plot_sobol(analysis: SceneAnalysis, out_dir: Path) -> Path:
                 va="center", color="0.3" if analysis.sensitivity_note else "0.5", fontsize=9)
     variance = "" if analysis.p_variance is None else (
         f"; they share Var P(failure) = {analysis.p_variance:.2g} over the box")
-    title = f"Global sensitivity (SALib Sobol indices), factors by total index{variance}\n{scene_title(analysis)}"
+    title = textwrap.fill(f"Global sensitivity (SALib Sobol indices), factors by total index{variance}", 90)
+    title += f"\n{scene_title(analysis)}"
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     return save_figure(fig, Path(out_dir) / "sobol.png", metadata={"Title": title, "Description": "robofail_ros Sobol"})

@@ -14,7 +14,7 @@ THRESHOLD_COLUMNS = ("factor", "direction", "value", "ci_low", "ci_high", "level
                      "line_beyond_failed", "line_before", "line_before_failed", "text")
 RULE_COLUMNS = ("rule", "conditions", "episodes", "failures", "rate", "ci_low", "ci_high", "ci_width",
                 "excess_over_control")
-SOBOL_COLUMNS = ("factor", "s1", "s1_conf", "st", "st_conf", "interaction", "length_scale")
+SOBOL_COLUMNS = ("factor", "s1", "s1_conf", "st", "st_conf", "st_lower", "interaction", "length_scale")
 PAIR_COLUMNS = ("factor_a", "factor_b", "s2", "s2_conf", "claimed")
 
 
@@ -31,7 +31,9 @@ def write_scene_tables(analysis: SceneAnalysis, out_dir: Path) -> list[Path]:
     pairs.csv (the pairs ranked by S2, `claimed` as `Interaction.claimed` says).
 
     sobol.csv carries each factor's fitted length scale: an index of 0 +- 0 next to a length scale of
-    SET_ASIDE_LENGTH_SCALE or more is a factor the model set aside, not one shown to have no effect.
+    SET_ASIDE_LENGTH_SCALE or more is a factor the model set aside, not one shown to have no effect. Its
+    `st_lower` is the total index's 95% lower bound, the side of the ST interval that is a claim
+    (`SobolIndex.st_lower`).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -44,7 +46,7 @@ def write_scene_tables(analysis: SceneAnalysis, out_dir: Path) -> list[Path]:
          r.rate.failures, r.rate.rate, r.rate.ci_low, r.rate.ci_high, r.rate.ci_width, r.excess_over_control]
         for r in analysis.rules))
     sobol = _write_csv(out_dir / "sobol.csv", SOBOL_COLUMNS,
-                       ([s.factor, s.s1, s.s1_conf, s.st, s.st_conf, s.interaction,
+                       ([s.factor, s.s1, s.s1_conf, s.st, s.st_conf, s.st_lower, s.interaction,
                          (analysis.length_scales or {}).get(s.factor)] for s in analysis.sobol))
     pairs = _write_csv(out_dir / "pairs.csv", PAIR_COLUMNS,
                        ([*i.factors, i.s2, i.s2_conf, i.claimed] for i in analysis.pair_ranking))
