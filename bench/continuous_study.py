@@ -75,7 +75,7 @@ SOBOL_TOLERANCE = 0.005
 """A reported Sobol index counts as holding the true one within this much: half the last digit the report prints
 (two decimals). An ignored factor's index of 1e-6 +- 1e-7 against a true 0 +- 0 is rounding, not a miss."""
 DEFAULT_CHECKPOINTS = (64, 128, 192, 256, 384, 512, 600)
-SCORE_VERSION = 8
+SCORE_VERSION = 9
 """Bumped when the scores change meaning, so cached scores are recomputed."""
 
 
@@ -235,20 +235,37 @@ def sobol_meets(estimate: float, half_width: float, true: float, true_half_width
     return abs(estimate - true) <= half_width + true_half_width + SOBOL_TOLERANCE
 
 
+def lower_bound_holds(lower: float, true: float, true_half_width: float = 0.0) -> bool:
+    """Whether a reported lower bound is at or below the true index (or its interval), within SOBOL_TOLERANCE."""
+    return lower <= true + true_half_width + SOBOL_TOLERANCE
+
+
 def score_sobol(analysis: SceneAnalysis, truth: Truth) -> dict[str, Any]:
     """Coverage of the reported Sobol intervals (first order S1 and total ST, one per factor) against the truth's.
 
     `st_coverage`: share of factors whose reported 95% interval holds the true ST; `st_meets_truth`: share whose
     interval meets the truth's own 95% interval (the truth is a Monte-Carlo estimate too), both within
-    SOBOL_TOLERANCE. The same for S1. None when the analysis reports no indices (P nearly constant) or the truth
-    has none (a measured grid truth).
+    SOBOL_TOLERANCE. The same for S1. ST's claim is its lower bound (`SobolIndex.st_lower`): `st_lower_holds` is
+    the share of factors whose bound is at or below the truth's interval, `st_lower_informative` the share whose
+    bound says anything (above SOBOL_TOLERANCE; a bound of 0 holds trivially) and `st_lower_informative_holds` the
+    share of those that hold. None when the analysis reports no indices (P nearly constant) or the truth has none
+    (a measured grid truth).
     """
     if not analysis.sobol or not truth.sobol_st:
-        return {"st_coverage": None, "st_meets_truth": None, "s1_coverage": None, "s1_meets_truth": None}
+        return {k: None for k in ("st_coverage", "st_meets_truth", "s1_coverage", "s1_meets_truth",
+                                  "st_lower_holds", "st_lower_informative", "st_lower_informative_holds")}
     ls = analysis.length_scales or {}
-    # Per factor (true ST, its half-width, reported ST, its half-width, the model's length scale) for the figure.
+    # Per factor (true ST, its half-width, reported ST, its half-width, the model's length scale, the reported
+    # lower bound) for the figure.
     out: dict[str, Any] = {"st_points": [[truth.sobol_st[i.factor], truth.sobol_st_conf.get(i.factor), i.st,
-                                          i.st_conf, ls.get(i.factor)] for i in analysis.sobol]}
+                                          i.st_conf, ls.get(i.factor), i.st_lower] for i in analysis.sobol]}
+    held = [(i.st_lower > SOBOL_TOLERANCE, lower_bound_holds(i.st_lower, truth.sobol_st[i.factor],
+                                                              truth.sobol_st_conf.get(i.factor) or 0.0))
+            for i in analysis.sobol]
+    informative = [holds for says, holds in held if says]
+    out["st_lower_holds"] = float(np.mean([holds for _, holds in held]))
+    out["st_lower_informative"] = len(informative) / len(held)
+    out["st_lower_informative_holds"] = float(np.mean(informative)) if informative else None
     for order in ("st", "s1"):
         true, true_conf = getattr(truth, f"sobol_{order}"), getattr(truth, f"sobol_{order}_conf")
         rows = [(getattr(i, order), getattr(i, f"{order}_conf"), true[i.factor], true_conf.get(i.factor))
@@ -343,7 +360,7 @@ def aggregate(runs: list[dict], checkpoints: list[int]) -> list[dict]:
             for k in ("max_error", "mean_error", "spurious", "unmeasured", "threshold_coverage", "meets_truth_ci",
                       "band_coverage", "p_mse", "brier", "brier_constant", "region_recall", "region_precision",
                       "rules_recall", "rules_precision", "st_coverage", "st_meets_truth", "s1_coverage",
-                      "s1_meets_truth"):
+                      "s1_meets_truth", "st_lower_holds", "st_lower_informative", "st_lower_informative_holds"):
                 row[k] = _mean([s.get(k) for s in at])
             for k in ("located", "top_pair_ok", "top_pair_reported", "top_factor_ok"):
                 vals = [s.get(k) for s in at if s.get(k) is not None]
@@ -409,8 +426,9 @@ def markdown(result: dict) -> str:
                      f"{100 * t['region_share']:.1f}% of the box. Top true interaction: {pair}.")
     lines += ["", "| policy | searcher | episodes | seeds | located | max thr. error | spurious | thr. coverage | "
               "band coverage | P MSE | Brier (const.) | region recall / precision | rules recall / precision | "
-              "top pair ranked first / reported | thr. CI meets truth's CI | ST / S1 coverage (meet truth's CI) |",
-              "|" + "---|" * 16]
+              "top pair ranked first / reported | thr. CI meets truth's CI | ST / S1 coverage (meet truth's CI) | "
+              "ST lower bound holds: all / where above 0 (share above 0) |",
+              "|" + "---|" * 17]
     for r in result["summary"]:
         if r["episodes"] not in result["table_checkpoints"]:
             continue
@@ -421,7 +439,9 @@ def markdown(result: dict) -> str:
             f"{_fmt(r['region_recall'])} / {_fmt(r['region_precision'])} | {_fmt(r['rules_recall'])} / "
             f"{_fmt(r['rules_precision'])} | {_fmt(r['top_pair_ok'])} / {_fmt(r.get('top_pair_reported'))} | "
             f"{_fmt(r['meets_truth_ci'])} | {_fmt(r.get('st_coverage'))} / {_fmt(r.get('s1_coverage'))} "
-            f"({_fmt(r.get('st_meets_truth'))} / {_fmt(r.get('s1_meets_truth'))}) |")
+            f"({_fmt(r.get('st_meets_truth'))} / {_fmt(r.get('s1_meets_truth'))}) | "
+            f"{_fmt(r.get('st_lower_holds'))} / {_fmt(r.get('st_lower_informative_holds'))} "
+            f"({_fmt(r.get('st_lower_informative'))}) |")
     lines += ["", "Episodes from which the target holds at every later checkpoint (– = not by the last):", "",
               "| policy | searcher | seed | all thresholds within 5% | top pair ranked first | max error at the end |",
               "|---|---|---|---|---|---|"]
@@ -483,24 +503,28 @@ def figures(result: dict, out: Path) -> list[Path]:
 
 def sobol_figure(result: dict, out: Path, plt: Any) -> Path:
     """Reported total index against the true one, every factor of every run at its largest budget, one panel per
-    searcher: an interval that meets the truth's is blue, a miss red; hollow where the model set the factor
-    aside (length scale >= SET_ASIDE_LENGTH_SCALE, so its index is 0 whatever the truth)."""
+    searcher. The whisker goes down to the reported lower bound, the claim the report makes; blue where it holds
+    (at or below the truth's interval), red where it does not; hollow where the model set the factor aside
+    (length scale >= SET_ASIDE_LENGTH_SCALE, so its index is 0 whatever the truth). The title also counts the
+    two-sided intervals that meet the truth's, which the report no longer claims for ST (§8n)."""
     searchers = [s for s in result["searchers"] if any(r["searcher"] == s and r["scores"] for r in result["runs"])]
     fig, axes = plt.subplots(1, max(len(searchers), 1), figsize=(4.2 * max(len(searchers), 1), 4.0), squeeze=False)
     for ax, searcher in zip(axes[0], searchers):
         pts = [pt for r in result["runs"] if r["searcher"] == searcher and r["scores"]
                for pt in r["scores"][-1].get("st_points") or []]
-        met = n = 0
-        for true, true_conf, st, conf, ls in pts:
-            ok = sobol_meets(st, conf, true, true_conf or 0.0)
-            met, n = met + ok, n + 1
-            colour = "tab:blue" if ok else "tab:red"
-            ax.errorbar(true, st, yerr=conf, xerr=true_conf or 0.0, fmt="o", ms=4, lw=0.8, color=colour,
-                        mfc="none" if ls is not None and ls >= SET_ASIDE_LENGTH_SCALE else colour, alpha=0.7)
+        held = met = n = 0
+        for true, true_conf, st, conf, ls, lower in pts:
+            holds = lower_bound_holds(lower, true, true_conf or 0.0)
+            held, met, n = held + holds, met + sobol_meets(st, conf, true, true_conf or 0.0), n + 1
+            colour = "tab:blue" if holds else "tab:red"
+            ax.errorbar(true, st, yerr=[[st - lower], [0.0]], xerr=true_conf or 0.0, fmt="o", ms=4, lw=0.8,
+                        color=colour, mfc="none" if ls is not None and ls >= SET_ASIDE_LENGTH_SCALE else colour,
+                        alpha=0.7)
         ax.plot([0, 1], [0, 1], color="grey", lw=1)
-        ax.set_title(f"{searcher}: {met}/{n} intervals meet the truth's" if n else searcher)
+        ax.set_title(f"{searcher}: lower bound holds {held}/{n}\n(two-sided: {met}/{n} meet the truth's)"
+                     if n else searcher, fontsize=10)
         ax.set_xlabel("true total index ST (95% interval)")
-        ax.set_ylabel("reported ST (95% interval)")
+        ax.set_ylabel("reported ST, whisker to its 95% lower bound")
     fig.tight_layout()
     path = out / "study_sobol_st.png"
     fig.savefig(path, dpi=110)

@@ -209,6 +209,30 @@ def test_a_sobol_interval_covers_the_true_index_or_at_least_meets_the_truths_own
     truth.sobol_st_conf = {}  # a truth cached before it kept its half-widths
     assert scored(SobolIndex("a", 0.8, 0.05, 0.85, 0.1))["st_meets_truth"] is None
 
+
+def test_the_total_index_lower_bound_is_scored_apart_from_the_bounds_that_say_nothing():
+    """The report claims ST >= st_lower only; a bound of 0 holds whatever the truth, so it is counted apart."""
+    import continuous_study as study
+    from robofail_ros.analysis import RateEstimate
+    from robofail_ros.continuous.result import SceneAnalysis, SobolIndex
+
+    truth = planted_truth.Truth("p", "rule", ["a", "b", "c"], {}, [], [], [], [])
+    truth.sobol_st, truth.sobol_st_conf = {"a": 0.5, "b": 0.1, "c": 0.3}, {"a": 0.02, "b": 0.01, "c": 0.0}
+    truth.sobol_s1, truth.sobol_s1_conf = {"a": 0.4, "b": 0.1, "c": 0.1}, {"a": 0.0, "b": 0.0, "c": 0.0}
+    control = RateEstimate.measure("control", "control", [False] * 10)
+    # a: bound 0.6 - 0.08 = 0.52 is above 0.5 but within its interval (+0.02) and the tolerance: holds.
+    # b: bound 0.4 - 0.1 = 0.3 is far above 0.1: fails. c: a set-aside factor, bound 0: says nothing.
+    indices = [SobolIndex("a", 0.4, 0.0, 0.6, 0.08), SobolIndex("b", 0.1, 0.0, 0.4, 0.1),
+               SobolIndex("c", 0.0, 0.0, 0.0, 0.0)]
+    got = study.score_sobol(SceneAnalysis(task="Lift", policy_id="p", searcher="s", factors=[], control=control,
+                                          episodes=1, failures=0, sobol=indices), truth)
+
+    assert got["st_lower_holds"] == pytest.approx(2 / 3)
+    assert got["st_lower_informative"] == pytest.approx(2 / 3)
+    assert got["st_lower_informative_holds"] == 0.5
+    assert got["st_points"][0][5] == pytest.approx(0.52)
+    assert study.lower_bound_holds(0.52, 0.5, 0.02) and not study.lower_bound_holds(0.52, 0.5)
+
 def test_a_measured_threshold_is_found_within_one_point_with_its_own_interval():
     import grid_truth
 
