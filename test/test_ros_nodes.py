@@ -397,15 +397,17 @@ def test_a_small_continuous_audit_through_the_graph_records_the_headless_scenes_
         thresholds = client.collect(Float64MultiArray, topic(names.THRESHOLDS), LATCHED)
         first = client.collect(Float64MultiArray, topic(names.SOBOL_FIRST), LATCHED)
         total = client.collect(Float64MultiArray, topic(names.SOBOL_TOTAL), LATCHED)
+        total_lower = client.collect(Float64MultiArray, topic(names.SOBOL_TOTAL_LOWER), LATCHED)
         light = client.collect(Float64, topic(names.THRESHOLD_ONE, name="light_intensity"), LATCHED)
         light_total = client.collect(Float64, topic(names.SOBOL_TOTAL_ONE, name="light_intensity"), LATCHED)
         top_pair = client.collect(String, topic(names.SOBOL_TOP_PAIR), LATCHED)
-        assert wait_until(lambda: labels and thresholds and first and total and light and light_total and top_pair,
-                          120), nodes[3].output()[-3000:]
+        assert wait_until(lambda: labels and thresholds and first and total and total_lower and light and light_total
+                          and top_pair, 120), nodes[3].output()[-3000:]
         # 4 episodes: a pair ranked first with its interval, or "none: <why>" (one-class outcomes, a flat model)
         assert re.fullmatch(r"\w+ × \w+: S2 = -?[\d.]+ ± [\d.]+, .+|none: .+", top_pair[-1].data), top_pair[-1].data
         assert labels[-1].data.splitlines() == space.names
         assert len(thresholds[-1].data) == len(first[-1].data) == len(total[-1].data) == space.dim
+        assert len(total_lower[-1].data) == space.dim
         i = space.index("light_intensity")
         assert light_total[-1].data == pytest.approx(total[-1].data[i], nan_ok=True)
         assert np.isnan(light[-1].data) == np.isnan(thresholds[-1].data[i])
@@ -493,11 +495,11 @@ def test_sobol_indices_are_published_in_factor_order_whatever_order_the_analysis
     first_factor = load_factor_space("Lift").names[0]
     space, analysis = scene_analysis(sobol=[SobolIndex("cube_value", 0.3, 0.05, 0.5, 0.06),
                                             SobolIndex(first_factor, 0.1, 0.02, 0.2, 0.03)])
-    first, total = sobol_vectors(analysis, space)
-    assert (first[0], total[0]) == (0.1, 0.2)
+    first, total, total_lower = sobol_vectors(analysis, space)
+    assert (first[0], total[0], total_lower[0]) == pytest.approx((0.1, 0.2, 0.17))
     i = space.index("cube_value")
-    assert (first[i], total[i]) == (0.3, 0.5)
-    assert np.isnan(first[1]) and np.isnan(total[1])  # not indexed: NaN, never a made-up 0
+    assert (first[i], total[i], total_lower[i]) == pytest.approx((0.3, 0.5, 0.44))
+    assert np.isnan(first[1]) and np.isnan(total[1]) and np.isnan(total_lower[1])  # not indexed: NaN, never 0
     msg = factor_vector(total)
     assert len(msg.data) == space.dim and msg.layout.dim[0].label == "factor" and msg.layout.dim[0].size == space.dim
 

@@ -262,7 +262,8 @@ def test_no_per_entry_topic_sits_under_another_topic_which_rqt_plot_would_resolv
     """rqt_plot takes the first topic that is a prefix of `/a/b/c/data`: `p_failure/<name>` beside `p_failure`
     could never be plotted (the shipped perspective once restored empty plots for that reason)."""
     vectors = [names.P_FAILURE, names.POSTERIOR_P_FAILURE, names.FAILURE_RATE, names.ENTROPY, names.POSTERIOR_ENTROPY,
-               names.THRESHOLDS, names.SOBOL_FIRST, names.SOBOL_TOTAL, names.LABELS, names.MARKERS]
+               names.THRESHOLDS, names.SOBOL_FIRST, names.SOBOL_TOTAL, names.SOBOL_TOTAL_LOWER, names.LABELS,
+               names.MARKERS]
     for one in (names.P_FAILURE_ONE, names.POSTERIOR_P_FAILURE_ONE, names.FAILURE_RATE_ONE, names.THRESHOLD_ONE,
                 names.SOBOL_TOTAL_ONE, names.SCENES_P_FAILURE_ONE):
         topic = one.format(name="table_red")

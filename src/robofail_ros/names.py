@@ -75,7 +75,8 @@ FACTOR_LABELS = "factor_labels"                     # std_msgs/String, latched: 
 THRESHOLDS = "thresholds"                           # std_msgs/Float64MultiArray: threshold per factor, NaN = none
 THRESHOLD_ONE = "factor/{name}/threshold"          # std_msgs/Float64 per factor (NaN: no threshold found)
 SOBOL_FIRST = "sobol/first_order"                   # std_msgs/Float64MultiArray: Sobol S1 per factor
-SOBOL_TOTAL = "sobol/total"                         # std_msgs/Float64MultiArray: Sobol ST per factor
+SOBOL_TOTAL = "sobol/total"                         # std_msgs/Float64MultiArray: Sobol ST per factor (fitted)
+SOBOL_TOTAL_LOWER = "sobol/total_lower_bound"       # std_msgs/Float64MultiArray: its 95% lower bound per factor
 SOBOL_TOTAL_ONE = "factor/{name}/sobol_total"      # std_msgs/Float64 per factor (rqt_plot)
 SOBOL_TOP_PAIR = "sobol/top_pair"                  # std_msgs/String: the pair with the largest S2, claimed or not
 SCENES_P_FAILURE_ONE = "scenes/{name}/p_failure"    # std_msgs/Float64: a continuous audit's headline entries

@@ -63,12 +63,15 @@ def nearest_thresholds(analysis: SceneAnalysis, space: FactorSpace) -> list[floa
     return out
 
 
-def sobol_vectors(analysis: SceneAnalysis, space: FactorSpace) -> tuple[list[float], list[float]]:
-    """First-order and total Sobol indices in factor-space order (NaN for a factor the analysis did not index)."""
+def sobol_vectors(analysis: SceneAnalysis, space: FactorSpace) -> tuple[list[float], list[float], list[float]]:
+    """First-order, total and total's lower bound (the claim the report makes, `SobolIndex.st_lower`) in
+    factor-space order (NaN for a factor the analysis did not index)."""
     by_name = {s.factor: s for s in analysis.sobol}
-    first = [float(by_name[n].s1) if n in by_name else NAN for n in space.names]
-    total = [float(by_name[n].st) if n in by_name else NAN for n in space.names]
-    return first, total
+
+    def vector(attribute: str) -> list[float]:
+        return [float(getattr(by_name[n], attribute)) if n in by_name else NAN for n in space.names]
+
+    return vector("s1"), vector("st"), vector("st_lower")
 
 
 #: The entries of a continuous audit's `p_failure` vector (and its `scenes/<entry>/p_failure` topics), in order.
@@ -168,6 +171,7 @@ class SceneStatistics:
         self.threshold_one = {n: pub(Float64, "~/" + names.THRESHOLD_ONE.format(name=n), LATCHED) for n in space.names}
         self.first_pub = pub(Float64MultiArray, "~/" + names.SOBOL_FIRST, LATCHED)
         self.total_pub = pub(Float64MultiArray, "~/" + names.SOBOL_TOTAL, LATCHED)
+        self.total_lower_pub = pub(Float64MultiArray, "~/" + names.SOBOL_TOTAL_LOWER, LATCHED)
         self.total_one = {n: pub(Float64, "~/" + names.SOBOL_TOTAL_ONE.format(name=n), LATCHED) for n in space.names}
         self.top_pair_pub = pub(String, "~/" + names.SOBOL_TOP_PAIR, LATCHED)
         self.headline_pub = pub(Float64MultiArray, "~/" + names.P_FAILURE, LATCHED)
@@ -227,9 +231,10 @@ class SceneStatistics:
         self.threshold_pub.publish(factor_vector(thresholds))
         for name, value in zip(self.space.names, thresholds):
             self.threshold_one[name].publish(Float64(data=value))
-        first, total = sobol_vectors(analysis, self.space)
+        first, total, total_lower = sobol_vectors(analysis, self.space)
         self.first_pub.publish(factor_vector(first))
         self.total_pub.publish(factor_vector(total))
+        self.total_lower_pub.publish(factor_vector(total_lower))
         for name, value in zip(self.space.names, total):
             self.total_one[name].publish(Float64(data=value))
         self.top_pair_pub.publish(String(data=top_pair_text(analysis)))
