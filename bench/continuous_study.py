@@ -75,7 +75,7 @@ SOBOL_TOLERANCE = 0.005
 """A reported Sobol index counts as holding the true one within this much: half the last digit the report prints
 (two decimals). An ignored factor's index of 1e-6 +- 1e-7 against a true 0 +- 0 is rounding, not a miss."""
 DEFAULT_CHECKPOINTS = (64, 128, 192, 256, 384, 512, 600)
-SCORE_VERSION = 9
+SCORE_VERSION = 10
 """Bumped when the scores change meaning, so cached scores are recomputed."""
 
 
@@ -287,6 +287,7 @@ def score_analysis(analysis: SceneAnalysis, truth: Truth, space: FactorSpace) ->
         "top_factor_ok": (max(st, key=st.get) == max(truth.sobol_st, key=truth.sobol_st.get))
         if st and truth.sobol_st else None,
         "failures": analysis.failures,
+        "nominal_conflict": bool(analysis.nominal_conflict),
     }
 
 
@@ -360,7 +361,8 @@ def aggregate(runs: list[dict], checkpoints: list[int]) -> list[dict]:
             for k in ("max_error", "mean_error", "spurious", "unmeasured", "threshold_coverage", "meets_truth_ci",
                       "band_coverage", "p_mse", "brier", "brier_constant", "region_recall", "region_precision",
                       "rules_recall", "rules_precision", "st_coverage", "st_meets_truth", "s1_coverage",
-                      "s1_meets_truth", "st_lower_holds", "st_lower_informative", "st_lower_informative_holds"):
+                      "s1_meets_truth", "st_lower_holds", "st_lower_informative", "st_lower_informative_holds",
+                      "nominal_conflict"):
                 row[k] = _mean([s.get(k) for s in at])
             for k in ("located", "top_pair_ok", "top_pair_reported", "top_factor_ok"):
                 vals = [s.get(k) for s in at if s.get(k) is not None]
@@ -427,8 +429,8 @@ def markdown(result: dict) -> str:
     lines += ["", "| policy | searcher | episodes | seeds | located | max thr. error | spurious | thr. coverage | "
               "band coverage | P MSE | Brier (const.) | region recall / precision | rules recall / precision | "
               "top pair ranked first / reported | thr. CI meets truth's CI | ST / S1 coverage (meet truth's CI) | "
-              "ST lower bound holds: all / where above 0 (share above 0) |",
-              "|" + "---|" * 17]
+              "ST lower bound holds: all / where above 0 (share above 0) | model contradicts control |",
+              "|" + "---|" * 18]
     for r in result["summary"]:
         if r["episodes"] not in result["table_checkpoints"]:
             continue
@@ -441,7 +443,7 @@ def markdown(result: dict) -> str:
             f"{_fmt(r['meets_truth_ci'])} | {_fmt(r.get('st_coverage'))} / {_fmt(r.get('s1_coverage'))} "
             f"({_fmt(r.get('st_meets_truth'))} / {_fmt(r.get('s1_meets_truth'))}) | "
             f"{_fmt(r.get('st_lower_holds'))} / {_fmt(r.get('st_lower_informative_holds'))} "
-            f"({_fmt(r.get('st_lower_informative'))}) |")
+            f"({_fmt(r.get('st_lower_informative'))}) | {_fmt(r.get('nominal_conflict'))} |")
     lines += ["", "Episodes from which the target holds at every later checkpoint (– = not by the last):", "",
               "| policy | searcher | seed | all thresholds within 5% | top pair ranked first | max error at the end |",
               "|---|---|---|---|---|---|"]

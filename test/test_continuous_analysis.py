@@ -218,6 +218,30 @@ def test_a_pair_of_negligible_s2_is_not_claimed_however_narrow_its_interval():
     assert Interaction(("cube_hue", "robot_value"), 0.05, 0.04).claimed
     assert "below 0.01" in Interaction(("table_value", "light_hue"), 1e-5, 1e-6).text()
 
+# ------------------------------------------------------------------------------------ model against control
+def test_a_model_that_contradicts_the_control_at_nominal_says_so_and_one_that_agrees_says_nothing():
+    """Searched scenes that all fail at the nominal cube value teach the model that nominal fails; 30 control
+    successes there say otherwise (the real vision policy's working sliver, benchmarks §8m)."""
+    from robofail_ros.analysis import RateEstimate
+    from robofail_ros.continuous.analyse import nominal_conflict
+
+    space = space_of("light_intensity", "cube_value")
+    X = qmc.Sobol(2, seed=1).random(128)
+    model = FailureModel(2, seed=0).fit(X, X[:, 1] > 0.2)  # nominal cube_value is far above 0.2: "fails"
+    succeeded = RateEstimate.measure("control", "control", [False] * CONTROL_EPISODES)
+    failed = RateEstimate.measure("control", "control", [True] * CONTROL_EPISODES)
+
+    note = nominal_conflict(model, space, succeeded)
+    assert "0/30" in note and "never reached the region around nominal" in note
+    assert nominal_conflict(model, space, failed) == ""
+    flat = FailureModel(2, seed=0).fit(X, np.ones(len(X), bool))
+    assert nominal_conflict(flat, space, succeeded) == ""  # one class: the flat model's own note says enough
+
+
+def test_an_analysis_whose_model_agrees_with_its_control_has_no_conflict(threshold_analysis):
+    assert threshold_analysis.nominal_conflict == ""
+
+
 # ------------------------------------------------------------------------------------ degenerate and checks
 @pytest.mark.parametrize("outcome", [SUCCESS, FAILURE])
 def test_one_class_data_gives_a_flat_model_not_a_crash(outcome):

@@ -249,6 +249,14 @@ def test_the_terminal_summary_names_thresholds_rules_sensitivity_and_calibration
     assert "searcher sobol" in text and f"budget {BUDGET} searched + 20 control episodes" in text
 
 
+def test_the_terminal_summary_warns_when_the_model_contradicts_the_control():
+    analysis = _analysis(findings=True)
+    assert "disagree" not in _summary(analysis)
+    analysis.nominal_conflict = "the model puts P(failure) at the nominal scene at 98% [96%, 100%], but …"
+    text = _summary(analysis)
+    assert "Model and control disagree" in text and "at 98% [96%, 100%]" in text
+
+
 def test_the_terminal_summary_says_when_nothing_was_found():
     text = _summary(_analysis(findings=False))
 

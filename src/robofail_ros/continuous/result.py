@@ -229,6 +229,10 @@ class SceneAnalysis:
     empty."""
     interrupted: str = ""
     """'interrupted after 40 of 246 episodes' when the audit was stopped early (report titles say it); else empty."""
+    nominal_conflict: str = ""
+    """When the fitted model's 95% band at the nominal scene and the control's Wilson interval are disjoint: the
+    two numbers and what it means (the searcher never ran the scenes near nominal, so the model extrapolates
+    there and its curves and bands near nominal are not evidence). Else empty."""
     experiments: int | None = None
     """Distinct searched experiments (initial state, scene) the model, rules and calibration were fitted on: one row
     each, however often it ran (None, as in results written before repeats were collapsed: same as `episodes`)."""

@@ -101,6 +101,8 @@ def scene_summary(analysis: SceneAnalysis) -> list["RenderableType"]:
         head += (f"; {a.repeated_episodes} episode(s) re-ran an initial state and scene already run: "
                  f"fitted on the {a.experiments} distinct ones")
     foot = [f"[bold]Calibration[/]: {calibration_text(a)}"]
+    if a.nominal_conflict:
+        foot.insert(0, f"[bold red]Model and control disagree[/]: {a.nominal_conflict}")
     if a.model:
         foot.append(f"[bold]Model[/]: {a.model}")
     foot.append(f"{a.aborted_episodes} episode(s) aborted (not counted as failures)")
