@@ -526,6 +526,18 @@ def test_a_failure_rule_is_one_diagnostic_row_with_its_rate_interval_and_the_con
     assert (values["control_rate"], values["control_episodes"]) == ("0.0000", "30")
 
 
+def test_the_analysis_row_turns_yellow_and_says_why_when_the_model_contradicts_the_control():
+    from robofail_ros.nodes.scene_analysis import fit_status
+
+    _, analysis = scene_analysis()
+    assert fit_status(analysis, 64, fitting=False).level == DiagnosticStatus.OK
+    analysis.nominal_conflict = "the model puts P(failure) at the nominal scene at 98% [96%, 100%], but …"
+    status = fit_status(analysis, 64, fitting=False)
+    values = {kv.key: kv.value for kv in status.values}
+    assert status.level == DiagnosticStatus.WARN and status.message.startswith("model and control disagree")
+    assert values["model_vs_control"] == analysis.nominal_conflict
+
+
 def test_continuous_turns_a_catalogue_searcher_into_the_continuous_default_and_keeps_the_others():
     from robofail_ros.config import DEFAULT_CONTINUOUS_SEARCHER, DISCRETE_SEARCHERS
     from robofail_ros.nodes.common import audit_searcher

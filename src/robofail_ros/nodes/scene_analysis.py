@@ -143,8 +143,13 @@ def fit_status(analysis: SceneAnalysis | None, searched: int, fitting: bool) -> 
     message = (f"fitted on {analysis.episodes} searched episodes ({analysis.failures} failed{repeats}): "
                f"{len(analysis.thresholds)} threshold(s), {len(analysis.rules)} rule(s)"
                + ("; refitting" if fitting else ""))
-    return DiagnosticStatus(level=DiagnosticStatus.OK, name="robofail: scene analysis", hardware_id="robofail_ros",
-                            message=message, values=[KeyValue(key="model", value=analysis.model)])
+    values = [KeyValue(key="model", value=analysis.model)]
+    level = DiagnosticStatus.OK
+    if analysis.nominal_conflict:  # the fit extrapolates across the region around nominal: rqt shows it in yellow
+        level, message = DiagnosticStatus.WARN, "model and control disagree at nominal; " + message
+        values.append(KeyValue(key="model_vs_control", value=analysis.nominal_conflict))
+    return DiagnosticStatus(level=level, name="robofail: scene analysis", hardware_id="robofail_ros",
+                            message=message, values=values)
 
 
 def top_pair_text(analysis: SceneAnalysis) -> str:
