@@ -232,7 +232,7 @@ def test_a_model_that_contradicts_the_control_at_nominal_says_so_and_one_that_ag
     failed = RateEstimate.measure("control", "control", [True] * CONTROL_EPISODES)
 
     note = nominal_conflict(model, space, succeeded)
-    assert "0/30" in note and "never reached the region around nominal" in note
+    assert "0/30" in note and "did not pin down the region around nominal" in note
     assert nominal_conflict(model, space, failed) == ""
     flat = FailureModel(2, seed=0).fit(X, np.ones(len(X), bool))
     assert nominal_conflict(flat, space, succeeded) == ""  # one class: the flat model's own note says enough

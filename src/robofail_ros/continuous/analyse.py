@@ -118,7 +118,7 @@ def nominal_conflict(model: FailureModel, space: "FactorSpace", control: RateEst
         return ""
     return (f"the model puts P(failure) at the nominal scene at {100 * p:.0f}% [{100 * low:.0f}%, {100 * high:.0f}%], "
             f"but the control measured {100 * control.rate:.0f}% [{100 * control.ci_low:.0f}%, "
-            f"{100 * control.ci_high:.0f}%] ({control.count_text()}): the searched scenes never reached the region "
+            f"{100 * control.ci_high:.0f}%] ({control.count_text()}): the searched scenes did not pin down the region "
             f"around nominal, so the curves, bands and thresholds near it are the model's extrapolation, not evidence")
 
 
