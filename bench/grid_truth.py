@@ -18,6 +18,8 @@ measured rates) and grid_truth.png.
 
 Run: .venv/bin/python bench/grid_truth.py --policy vision --from-audit audits/Lift-vision-boundary-s0 [--episodes 8]
      [--workers 2] [--out audits/grid_truth-vision]
+     More initial states on the lines of a measured truth (the same pool, extended; resumable):
+     .venv/bin/python bench/grid_truth.py --policy SPEC --factors A B --episodes 24 --lines-only --out DIR
 """
 from __future__ import annotations
 
@@ -66,8 +68,9 @@ def top_factors(audit_dir: Path) -> list[str]:
                      "factors from; pass --factors A B")
 
 
-def plan(space, factors: list[str], episodes: int, seeds: list[int]) -> list[tuple[str, dict[str, float], int]]:
-    """(cell id, scene, seed) of every episode: both lines, then the grid."""
+def plan(space, factors: list[str], episodes: int, seeds: list[int],
+         lines_only: bool = False) -> list[tuple[str, dict[str, float], int]]:
+    """(cell id, scene, seed) of every episode: both lines, then the grid (unless `lines_only`)."""
     idx = [space.names.index(f) for f in factors]
     nominal_u = np.asarray(space.to_unit(np.asarray(space.nominal, float)), float)
     jobs = []
@@ -82,6 +85,8 @@ def plan(space, factors: list[str], episodes: int, seeds: list[int]) -> list[tup
     for which, i in enumerate(idx):
         for a, v in enumerate(unit_values(nominal_u[i], LINE_POINTS)):
             jobs += [(f"line{which}-{a:03d}", scene_at({i: v}), s) for s in seeds[:episodes]]
+    if lines_only:
+        return jobs
     gx, gy = (unit_values(nominal_u[i], GRID_POINTS) for i in idx)
     for a, vx in enumerate(gx):
         for b, vy in enumerate(gy):
@@ -139,16 +144,23 @@ def _credibly_more(k1: int, n1: int, k2: int, n2: int, alpha: float) -> bool:
     return fisher_exact([[int(k1), int(n1 - k1)], [int(k2), int(n2 - k2)]], alternative="greater")[1] < alpha
 
 
-def threshold_intervals(factor: str, units: np.ndarray, failures: np.ndarray, episodes: np.ndarray,
-                        nominal_u: float, nominal_k: int, nominal_n: int, space, draws: int = BOOTSTRAP_DRAWS,
-                        seed: int = 0) -> list[dict]:
+def threshold_intervals(factor: str, units: np.ndarray, outcomes: np.ndarray, nominal_u: float,
+                        nominal_outcomes: np.ndarray, space, draws: int = BOOTSTRAP_DRAWS, seed: int = 0) -> list[dict]:
     """Each measured true threshold with its own 95% interval, so a score against it can be read with its doubt.
 
-    A measured rate is K episodes, so the truth's threshold is itself uncertain. Every point's failures (and the
-    pooled nominal's) are redrawn Binomial(n, k/n) (the bootstrap over a point's initial states), the thresholds
-    are found again by the same construction, and each true threshold takes the 2.5-97.5 percentiles of the
-    nearest redrawn threshold of its direction. `found_share` is the share of redraws that find one at all: a
-    threshold that a few noisy episodes made is found in few of them.
+    `outcomes[point, state]` is 1 where the episode from initial state `state` failed at that point of the line,
+    0 where it succeeded and NaN where it was not run; `nominal_outcomes[cell, state]` the same for every nominal
+    cell (pooled). A measured rate is the share of K initial states that failed, so the truth's threshold is
+    itself uncertain, and the uncertainty is over the states, not over independent episodes: every point runs the
+    *same* K states, and a trained policy's failures are often a property of the state (the BC low-dim policy
+    fails beyond cube_size_x 0.025 from 4 of its 8 states at nearly every point, and from the other 4 at none,
+    benchmarks §8o). So the bootstrap redraws the K states with replacement, jointly for every point and the
+    nominal cells (a cluster bootstrap), and finds the thresholds again by the same construction; each true
+    threshold takes the 2.5-97.5 percentiles of the nearest redrawn threshold of its direction on its side of
+    nominal. Redrawing each point's count alone (Binomial(n, k/n), as before) treated the points as independent,
+    so the few states that carry a failure region stayed in every redraw and the interval was far too narrow.
+    `found_share` is the share of redraws that find the threshold at all: one that a few states make is found in
+    few of them.
 
     The grid itself cannot place a threshold more finely than its spacing: between a point that failed 0/8 and
     its neighbour that failed 8/8 the step may lie anywhere, and no redraw of 0/8 or 8/8 moves it, so the
@@ -156,14 +168,25 @@ def threshold_intervals(factor: str, units: np.ndarray, failures: np.ndarray, ep
     between points 0.05 and 0.075). Each redrawn threshold is therefore also placed uniformly within half a grid
     spacing of where it was read.
     """
+    outcomes, nominal_outcomes = np.asarray(outcomes, float), np.asarray(nominal_outcomes, float)
+
+    def counts(states: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
+        run, nominal_run = outcomes[:, states], nominal_outcomes[:, states]
+        return (np.nansum(run, axis=1), np.isfinite(run).sum(axis=1),
+                int(np.nansum(nominal_run)), int(np.isfinite(nominal_run).sum()))
+
+    every_state = np.arange(outcomes.shape[1])
+    failures, episodes, nominal_k, nominal_n = counts(every_state)
     found = measured_thresholds(factor, units, failures, episodes, nominal_u, nominal_k, nominal_n, space)
     rng = np.random.default_rng(seed)
     redrawn: list[list] = [[] for _ in found]
     for _ in range(draws):
-        again = measured_thresholds(factor, units, rng.binomial(episodes, failures / episodes), episodes, nominal_u,
-                                    int(rng.binomial(nominal_n, nominal_k / nominal_n)), nominal_n, space)
+        failures, episodes, nominal_k, nominal_n = counts(rng.choice(every_state, size=len(every_state)))
+        again = (measured_thresholds(factor, units, failures, episodes, nominal_u, nominal_k, nominal_n, space)
+                 if episodes.all() and nominal_n else [])
         for k, t in enumerate(found):
-            same = [a.unit for a in again if a.direction == t.direction]
+            same = [a.unit for a in again  # a band's far edge across nominal is another finding (§8i)
+                    if a.direction == t.direction and (a.unit > nominal_u) == (t.unit > nominal_u)]
             if same:
                 nearest = min(same, key=lambda u: abs(u - t.unit))
                 redrawn[k].append(nearest + rng.uniform(-0.5, 0.5) * _spacing_at(units, nearest))
@@ -206,7 +229,21 @@ def summarise(space, factors: list[str], records: list[dict]) -> dict[str, Any]:
         return all(abs(float(space.factors[i].to_unit(scene[f])) - u) < 1e-9 for f, i, u in zip(factors, idx, nominal_u))
 
     at_nominal = [r for r in records if is_nominal(r["scene"])]
-    nominal_k, nominal_n = sum(r["failed"] for r in at_nominal), len(at_nominal)
+    states = sorted({r["seed"] for r in records})
+    column = {s: c for c, s in enumerate(states)}
+
+    def by_state(groups: list[list[dict]]) -> np.ndarray:
+        """outcomes[group, state]: 1 failed, 0 succeeded, NaN not run (the bootstrap redraws whole states)."""
+        m = np.full((len(groups), len(states)), np.nan)
+        for g, rows in enumerate(groups):
+            for r in rows:
+                m[g, column[r["seed"]]] = float(r["failed"])
+        return m
+
+    nominal_cells: dict[str, list[dict]] = {}
+    for r in at_nominal:
+        nominal_cells.setdefault(r["cell"], []).append(r)
+    nominal_outcomes = by_state(list(nominal_cells.values()))
     out: dict[str, Any] = {"factors": factors, "lines": {}, "grid": {}, "thresholds": [],
                            "nominal": rate(at_nominal)}
     for which, (f, i) in enumerate(zip(factors, idx)):
@@ -215,9 +252,8 @@ def summarise(space, factors: list[str], records: list[dict]) -> dict[str, Any]:
         units = np.array([float(space.factors[i].to_unit(x)) for x in values])
         rates = [rate(v) for _, v in rows]
         out["lines"][f] = {"values": values, "unit": units.tolist(), **{k: [r[k] for r in rates] for k in rates[0]}}
-        failures, episodes = np.array([r["failures"] for r in rates]), np.array([r["episodes"] for r in rates])
-        out["thresholds"] += threshold_intervals(f, units, failures, episodes, nominal_u[which], nominal_k,
-                                                 nominal_n, space)
+        out["thresholds"] += threshold_intervals(f, units, by_state([v for _, v in rows]), nominal_u[which],
+                                                 nominal_outcomes, space)
     grid_rows = {k: v for k, v in cells.items() if k.startswith("grid-")}
     out["grid"] = [{"scene": v[0]["scene"], **rate(v)} for _, v in sorted(grid_rows.items())]
     return out
@@ -253,7 +289,10 @@ def figure(result: dict, out: Path) -> Path:
     fig.colorbar(m, ax=axes[2], label="failure rate")
     axes[2].set_xlabel(f1)
     axes[2].set_ylabel(f2)
-    fig.suptitle(f"{result['policy']}: measured failure rate, {result['episodes_per_cell']} initial states per point")
+    per_point = max(n for line in result["lines"].values() for n in line["episodes"])
+    per_cell = max((c["episodes"] for c in result["grid"]), default=0)
+    fig.suptitle(f"{result['policy']}: measured failure rate, {per_point} initial states per line point"
+                 + (f", {per_cell} per grid cell" if per_cell != per_point else ""))
     fig.tight_layout()
     path = out / "grid_truth.png"
     fig.savefig(path, dpi=110)
@@ -278,6 +317,9 @@ def main() -> None:
     parser.add_argument("--from-audit", type=Path, default=None)
     parser.add_argument("--episodes", type=int, default=8, help="initial states per point")
     parser.add_argument("--seed", type=int, default=0, help="audit seed whose initial-state pool is used")
+    parser.add_argument("--lines-only", action="store_true",
+                        help="run only the two lines' cells (thresholds are read there): e.g. to add initial "
+                             "states to the lines of a measured truth with a larger --episodes")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
@@ -291,7 +333,7 @@ def main() -> None:
     config = AuditConfig(sim=SimConfig(task=args.task), policy=args.policy, searcher="sobol", episodes=1,
                          control_episodes=args.episodes, seed=args.seed, workers=args.workers)
     seeds = [j.seed for j in control_jobs(config)]
-    jobs = plan(space, factors, args.episodes, seeds)
+    jobs = plan(space, factors, args.episodes, seeds, lines_only=args.lines_only)
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / LOG_NAME
     done = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] if log.exists() else []

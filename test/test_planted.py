@@ -233,17 +233,33 @@ def test_the_total_index_lower_bound_is_scored_apart_from_the_bounds_that_say_no
     assert got["st_points"][0][5] == pytest.approx(0.52)
     assert study.lower_bound_holds(0.52, 0.5, 0.02) and not study.lower_bound_holds(0.52, 0.5)
 
+def _states(failures: np.ndarray, states: int = 8, seed: int = 0) -> np.ndarray:
+    """outcomes[point, state] with each point's failures on states drawn afresh: failures independent of state."""
+    rng = np.random.default_rng(seed)
+    m = np.zeros((len(failures), states))
+    for p, k in enumerate(failures):
+        m[p, rng.choice(states, size=int(k), replace=False)] = 1.0
+    return m
+
+
+def _nominal(failures: int, cells: int = 3, states: int = 8) -> np.ndarray:
+    """Nominal cells (both lines and the grid) from the same states, `failures` of them failed."""
+    m = np.zeros((cells, states))
+    m.flat[:failures] = 1.0
+    return m
+
+
 def test_a_measured_threshold_is_found_within_one_point_with_its_own_interval():
     import grid_truth
 
-    units, episodes = np.linspace(0, 1, 41), np.full(41, 8)
+    units = np.linspace(0, 1, 41)
     failures = np.random.default_rng(1).binomial(8, np.where(units < 0.3, 0.7, 0.05))
-    (t,) = grid_truth.threshold_intervals("f", units, failures, episodes, 0.5, 1, 24, _Space)
+    (t,) = grid_truth.threshold_intervals("f", units, _states(failures), 0.5, _nominal(1), _Space)
     assert t["direction"] == "below" and abs(t["unit"] - 0.3) <= 0.025
     assert t["found_share"] > 0.9 and t["ci_unit"][0] <= t["unit"] <= t["ci_unit"][1]
     in_band = (units > 0.7) & (units < 0.85)
     failures = np.random.default_rng(1).binomial(8, np.where(in_band, 0.8, 0.05))
-    edges = grid_truth.threshold_intervals("f", units, failures, episodes, 0.5, 1, 24, _Space)
+    edges = grid_truth.threshold_intervals("f", units, _states(failures), 0.5, _nominal(1), _Space)
     assert sorted((e["direction"], round(e["unit"] * 40) / 40) for e in edges) == [("above", 0.7), ("below", 0.85)]
 
 
@@ -251,12 +267,31 @@ def test_a_clean_step_between_two_grid_points_gets_an_interval_as_wide_as_the_gr
     """0/8 then 8/8: no redraw moves the step, but the grid only says it lies between the two points."""
     import grid_truth
 
-    units, episodes = np.linspace(0, 1, 41), np.full(41, 8)
+    units = np.linspace(0, 1, 41)
     failures = np.where(units > 0.61, 8, 0)  # the step lies somewhere between 0.6 and 0.625
-    (t,) = grid_truth.threshold_intervals("f", units, failures, episodes, 0.5, 0, 24, _Space)
+    (t,) = grid_truth.threshold_intervals("f", units, _states(failures), 0.5, _nominal(0), _Space)
     low, high = t["ci_unit"]
     assert t["direction"] == "above" and low < t["unit"] < high
     assert low == pytest.approx(0.6, abs=0.002) and high == pytest.approx(0.625, abs=0.002)
+
+
+def test_a_threshold_carried_by_the_same_few_initial_states_is_as_uncertain_as_those_states_are_few():
+    """Every point runs the same 8 states. Beyond 0.6, 3 of 8 fail at every point: the same three states (as the
+    trained BC policy's failures are, benchmarks §8o) or three different ones at each point. The counts are equal;
+    the evidence is not: in the first, the whole region rests on three initial states, and a redraw of the 8
+    that holds them fewer than three times (about four in ten) has too small a rise to be a threshold."""
+    import grid_truth
+
+    units = np.linspace(0, 1, 41)
+    failures = np.where(units > 0.6, 3, 0)
+    same_three = np.zeros((41, 8))
+    same_three[units > 0.6, :3] = 1.0
+    (clustered,) = grid_truth.threshold_intervals("f", units, same_three, 0.5, _nominal(0), _Space)
+    (spread,) = grid_truth.threshold_intervals("f", units, _states(failures), 0.5, _nominal(0), _Space)
+
+    assert clustered["unit"] == spread["unit"]
+    assert spread["found_share"] > 0.95
+    assert clustered["found_share"] < 0.8
 
 
 @pytest.mark.parametrize("seed", range(10))
