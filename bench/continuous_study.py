@@ -200,6 +200,8 @@ def score_model(analysis: SceneAnalysis, truth: Truth, space: FactorSpace) -> di
     actual = p_true > truth.region_above
     model = getattr(analysis, "fitted", None)
     out: dict[str, Any] = {}
+    if not len(p_true):  # a truth measured on lines only (grid_truth.py --lines-only): no test scenes
+        return out
     if model is not None:
         p_hat = model.predict(test_u)[0]
         nominal_u = np.asarray(space.to_unit(np.asarray(space.nominal, float)), float)

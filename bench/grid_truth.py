@@ -280,6 +280,10 @@ def figure(result: dict, out: Path) -> Path:
         ax.set_xlabel(f)
         ax.set_ylabel("failure rate (others nominal)")
         ax.set_ylim(-0.02, 1.02)
+    if not result["grid"]:  # a --lines-only truth in a fresh folder: no plane measured
+        axes[2].axis("off")
+        axes[2].text(0.5, 0.5, "grid not measured (--lines-only)", ha="center", va="center")
+        return _save(fig, result, out)
     xs = sorted({c["scene"][f1] for c in result["grid"]})
     ys = sorted({c["scene"][f2] for c in result["grid"]})
     img = np.full((len(ys), len(xs)), np.nan)
@@ -289,10 +293,16 @@ def figure(result: dict, out: Path) -> Path:
     fig.colorbar(m, ax=axes[2], label="failure rate")
     axes[2].set_xlabel(f1)
     axes[2].set_ylabel(f2)
+    return _save(fig, result, out)
+
+
+def _save(fig: Any, result: dict, out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
     per_point = max(n for line in result["lines"].values() for n in line["episodes"])
     per_cell = max((c["episodes"] for c in result["grid"]), default=0)
     fig.suptitle(f"{result['policy']}: measured failure rate, {per_point} initial states per line point"
-                 + (f", {per_cell} per grid cell" if per_cell != per_point else ""))
+                 + (f", {per_cell} per grid cell" if per_cell and per_cell != per_point else ""))
     fig.tight_layout()
     path = out / "grid_truth.png"
     fig.savefig(path, dpi=110)
@@ -383,7 +393,8 @@ def as_truth(result: dict, space) -> "Truth":
 
     The test scenes are the grid's cells (every other factor nominal) with their measured rates; the true region
     is where the rate exceeds half-way from the nominal scene's rate to the largest rate, the same half-way
-    definition the analysis applies to its fitted model.
+    definition the analysis applies to its fitted model. A --lines-only truth has no test scenes: only its
+    thresholds and curves are scored.
     """
     from planted_truth import TrueThreshold, Truth
 
@@ -403,5 +414,5 @@ def as_truth(result: dict, space) -> "Truth":
     return Truth(result["policy"], "measured on a grid", list(space.names), curves, [],
                  [TrueThreshold(t["factor"], t["value"], t["unit"], t["direction"]) for t in result["thresholds"]],
                  test_u, test_p, nominal_p=nominal_p,
-                 curve_units=units, region_above=0.5 * (nominal_p + max(test_p)), curve_ci=cis,
+                 curve_units=units, region_above=0.5 * (nominal_p + max(test_p, default=nominal_p)), curve_ci=cis,
                  threshold_ci=[t.get("ci_unit") for t in result["thresholds"]])

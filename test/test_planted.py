@@ -294,6 +294,34 @@ def test_a_threshold_carried_by_the_same_few_initial_states_is_as_uncertain_as_t
     assert clustered["found_share"] < 0.8
 
 
+class _PlaneSpace(_Space):
+    """Two linear factors on [0, 10], nominal 5: the plane a grid truth measures."""
+
+    names = ["f", "g"]
+    nominal = np.array([5.0, 5.0])
+    factors = [_Space._F(), _Space._F()]
+
+
+def test_a_truth_measured_on_its_lines_only_is_summarised_drawn_and_scored_on_its_thresholds(tmp_path):
+    """--lines-only measures where thresholds are read and no plane: its truth has no test scenes, so the study
+    scores thresholds and curves and leaves the region and calibration scores out rather than failing."""
+    import continuous_study as study
+    import grid_truth
+
+    jobs = grid_truth.plan(_PlaneSpace, ["f", "g"], 4, [11, 12, 13, 14], lines_only=True)
+    assert {cell[:4] for cell, _, _ in jobs} == {"line"}
+    records = [{"cell": cell, "seed": seed, "scene": scene, "outcome": "x",
+                "failed": bool(scene["f"] > 7.5 and seed != 14)} for cell, scene, seed in jobs]
+    result = grid_truth.summarise(_PlaneSpace, ["f", "g"], records)
+    assert [(t["factor"], t["direction"]) for t in result["thresholds"]] == [("f", "above")]
+    assert abs(result["thresholds"][0]["value"] - 7.5) < 0.5 and result["grid"] == []
+    result.update(policy="p", episodes_per_cell=4)
+    assert grid_truth.figure(result, tmp_path).exists()
+
+    truth = grid_truth.as_truth(result, _PlaneSpace)
+    assert study.score_model(object(), truth, _PlaneSpace) == {}
+
+
 @pytest.mark.parametrize("seed", range(10))
 def test_a_flat_noisy_measured_line_has_no_threshold_though_the_raw_half_way_rule_finds_some(seed):
     """Eight episodes per point at a constant 10%: the largest of twenty rates on a side is no rise."""
