@@ -428,8 +428,10 @@ def markdown(result: dict) -> str:
         thr = t.get("thresholds_text") or "none"
         pair = (" × ".join(t["top_pairs"][0][:2]) + f" (S2 {t['top_pairs'][0][2]:.2f}"
                 + ("" if t["clear_pair"] else "; none stands out, so no ranking target") + ")") if t["top_pairs"] else "–"
+        share = t["region_share"]
+        region = f"{100 * share:.1f}% of the box" if share == share else "not measured (lines only)"  # NaN
         lines.append(f"- **{t['policy']}**: {t['rule']}. True thresholds (others nominal): {thr}. Region: "
-                     f"{100 * t['region_share']:.1f}% of the box. Top true interaction: {pair}.")
+                     f"{region}. Top true interaction: {pair}.")
     lines += ["", "| policy | searcher | episodes | seeds | located | max thr. error | spurious | thr. coverage | "
               "band coverage | P MSE | Brier (const.) | region recall / precision | rules recall / precision | "
               "top pair ranked first / reported | thr. CI meets truth's CI | ST / S1 coverage (meet truth's CI) | "
