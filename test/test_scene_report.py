@@ -257,6 +257,13 @@ def test_the_terminal_summary_warns_when_the_model_contradicts_the_control():
     assert "Model and control disagree" in text and "at 98% [96%, 100%]" in text
 
 
+def test_the_terminal_summary_says_its_rates_are_over_the_audits_pool_of_initial_states():
+    """Every searched episode starts from one of the control's initial states: a rate is over that pool, and a
+    policy that fails from some states and not others can read differently on another pool (benchmarks §8o)."""
+    text = _summary(_analysis(findings=True))
+    assert "over this audit's pool of 20" in text and "±22 points" in text
+
+
 def test_the_terminal_summary_says_when_nothing_was_found():
     text = _summary(_analysis(findings=False))
 

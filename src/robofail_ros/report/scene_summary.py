@@ -101,6 +101,15 @@ def scene_summary(analysis: SceneAnalysis) -> list["RenderableType"]:
         head += (f"; {a.repeated_episodes} episode(s) re-ran an initial state and scene already run: "
                  f"fitted on the {a.experiments} distinct ones")
     foot = [f"[bold]Calibration[/]: {calibration_text(a)}"]
+    states = c.experiments or c.episodes
+    if states:
+        # Searched episodes draw their initial states from the control's pool, so every rate is over that pool;
+        # a policy whose failures depend on the state (benchmarks §8o) differs from pool to pool by up to the
+        # 95% half-width of a rate of one half over that many states.
+        spread = 100 * 1.96 * (0.25 / states) ** 0.5
+        foot.append(f"[bold]Initial states[/]: every rate here is over this audit's pool of {states}; where failures "
+                    f"depend on the initial state, another pool of {states} can differ by up to ±{spread:.0f} "
+                    f"points (--control-episodes sets the pool)")
     if a.nominal_conflict:
         foot.insert(0, f"[bold red]Model and control disagree[/]: {a.nominal_conflict}")
     if a.model:
