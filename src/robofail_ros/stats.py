@@ -10,6 +10,12 @@ from scipy import stats as _st
 CONFIDENCE = 0.95
 
 
+def widest_half_width(n: int, confidence: float = CONFIDENCE) -> float:
+    """Normal-approximation half-width of a rate of one half over n draws: the most a rate over n samples
+    (e.g. an audit's pool of initial states) can differ from the population's at this confidence."""
+    return float(_st.norm.ppf(0.5 + confidence / 2.0) * math.sqrt(0.25 / n))
+
+
 def wilson_interval(failures: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion; (0, 1) when nothing was observed.
 

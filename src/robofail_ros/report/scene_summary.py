@@ -7,6 +7,7 @@ from robofail_ros.continuous.result import SceneAnalysis
 from robofail_ros.report.common import fmt_pct, interval_pct
 from robofail_ros.report.scene_calibration import calibration_text
 from robofail_ros.report.scene_labels import conditions_text, fmt_value, scene_budget_text
+from robofail_ros.stats import widest_half_width
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -104,9 +105,8 @@ def scene_summary(analysis: SceneAnalysis) -> list["RenderableType"]:
     states = c.experiments or c.episodes
     if states:
         # Searched episodes draw their initial states from the control's pool, so every rate is over that pool;
-        # a policy whose failures depend on the state (benchmarks §8o) differs from pool to pool by up to the
-        # 95% half-width of a rate of one half over that many states.
-        spread = 100 * 1.96 * (0.25 / states) ** 0.5
+        # a policy whose failures depend on the state (benchmarks §8o) differs from pool to pool by up to this.
+        spread = 100 * widest_half_width(states)
         foot.append(f"[bold]Initial states[/]: every rate here is over this audit's pool of {states}; where failures "
                     f"depend on the initial state, another pool of {states} can differ by up to ±{spread:.0f} "
                     f"points (--control-episodes sets the pool)")
