@@ -57,7 +57,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "bench"), os.e
 
 import numpy as np  # noqa: E402
 
-from robofail_ros.config import CONTINUOUS_SEARCHERS, AuditConfig  # noqa: E402
+from robofail_ros.config import CONTINUOUS_SEARCHERS, INITIAL_STATES, AuditConfig, SceneSearchConfig  # noqa: E402
 from robofail_ros.continuous.result import SceneAnalysis  # noqa: E402
 from robofail_ros.continuous.surrogate import SET_ASIDE_LENGTH_SCALE  # noqa: E402
 from robofail_ros.factors import FactorSpace, load_factor_space  # noqa: E402
@@ -607,9 +607,11 @@ class Subject:
     def __init__(self, label: str, spec: str, catalogue: Path | None, truth: Truth, space: FactorSpace) -> None:
         self.label, self.spec, self.catalogue, self.truth, self.space = label, spec, catalogue, truth, space
 
-    def config(self, searcher: str, seed: int, budget: int, workers: int) -> AuditConfig:
+    def config(self, searcher: str, seed: int, budget: int, workers: int,
+               initial_states: str = SceneSearchConfig().initial_states) -> AuditConfig:
         return AuditConfig(sim=SimConfig(task="Lift", catalogue=str(self.catalogue) if self.catalogue else None),
-                           policy=self.spec, searcher=searcher, episodes=budget, seed=seed, workers=workers)
+                           policy=self.spec, searcher=searcher, episodes=budget, seed=seed, workers=workers,
+                           search=SceneSearchConfig(initial_states=initial_states))
 
 
 def thresholds_text(truth: Truth, space: FactorSpace) -> str:
@@ -640,7 +642,8 @@ def run_audits(args: argparse.Namespace, subjects: list[Subject]) -> None:
     from robofail_ros.audit import run_audit
 
     plan = [(seed, subj, s) for seed in args.seeds for subj in subjects for s in args.searchers]
-    configs = {(seed, subj.label, s): subj.config(s, seed, args.budget, args.workers) for seed, subj, s in plan}
+    configs = {(seed, subj.label, s): subj.config(s, seed, args.budget, args.workers, args.initial_states)
+               for seed, subj, s in plan}
     logged = {k: len(load_log(run_dir_of(args.out, k[1], k[2], k[0]) / LOG_NAME).episodes) for k in configs}
     progress = Progress(sum(max(0, c.episodes + c.control_episodes - logged[k]) for k, c in configs.items()))
     for seed, subj, searcher in plan:
@@ -664,6 +667,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=600, help="searched episodes per audit (the last checkpoint)")
     parser.add_argument("--checkpoints", nargs="+", type=int, default=None)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--initial-states", choices=INITIAL_STATES, default=SceneSearchConfig().initial_states,
+                        help="where each searched scene's initial state comes from (the audit's --initial-states)")
     parser.add_argument("--out", type=Path, default=ROOT / "audits" / "continuous_study")
     parser.add_argument("--truth-only", action="store_true", help="measure the truths, run no audit")
     parser.add_argument("--evaluate-only", action="store_true", help="score the logged episodes, run none")

@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 import planted_policies  # noqa: E402
 import planted_truth  # noqa: E402
 
-from robofail_ros.config import AuditConfig, episode_seed  # noqa: E402
+from robofail_ros.config import INITIAL_STATES, AuditConfig, SceneSearchConfig, episode_seed  # noqa: E402
 from robofail_ros.episode import FAILURE, SUCCESS, EpisodeRecord  # noqa: E402
 from robofail_ros.record import LOG_NAME, AuditLog, Recorder, load_log  # noqa: E402
 from robofail_ros.searchers import make_searcher  # noqa: E402
@@ -82,14 +82,15 @@ class FirstFrameContext(SearchContext):
 
 
 def replay(oracle: planted_truth.FrameOracle, name: str, searcher: str, seed: int, budget: int,
-           run_dir: Path) -> None:
+           run_dir: Path, initial_states: str = SceneSearchConfig().initial_states) -> None:
     """One audit of `name` by `searcher`, from scratch, into run_dir (an earlier replay there is replaced)."""
     policy = planted_policies.PLANTED[name]()
     policy.bind(oracle.sim.scene)
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in (LOG_NAME, "scores.json"):
         (run_dir / stale).unlink(missing_ok=True)
-    config = AuditConfig(searcher=searcher, episodes=budget, control_episodes=CONTROL_EPISODES, seed=seed)
+    config = AuditConfig(searcher=searcher, episodes=budget, control_episodes=CONTROL_EPISODES, seed=seed,
+                         search=SceneSearchConfig(initial_states=initial_states))
     with AuditLog(run_dir / LOG_NAME) as log:
         ctx = FirstFrameContext(config, NoVecEnv(), Recorder(log, []), log, [], run_dir, space=oracle.space)
         ctx.oracle, ctx.policy = oracle, policy
@@ -145,6 +146,8 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3])
     parser.add_argument("--budget", type=int, default=600)
     parser.add_argument("--checkpoints", nargs="+", type=int, default=[512, 600])
+    parser.add_argument("--initial-states", choices=INITIAL_STATES, default=SceneSearchConfig().initial_states,
+                        help="where each searched scene's initial state comes from (the audit's --initial-states)")
     parser.add_argument("--out", type=Path, default=ROOT / "audits" / "planted_replay")
     parser.add_argument("--evaluate-only", action="store_true", help="score the logged replays, replay none")
     parser.add_argument("--fresh", action="store_true", help="replay runs whose log already holds the budget")
@@ -165,7 +168,7 @@ def main() -> None:
             started = time.perf_counter()
             run_dir = args.out / name / f"{searcher}-s{seed}"
             if not args.evaluate_only and (args.fresh or replayed_episodes(run_dir) != args.budget):
-                replay(oracle, name, searcher, seed, args.budget, run_dir)
+                replay(oracle, name, searcher, seed, args.budget, run_dir, args.initial_states)
             elif not (run_dir / LOG_NAME).exists():
                 print(f"[replay {k}/{len(plan)}] {name} {searcher} seed {seed}: no log in {run_dir}, skipped")
                 continue

@@ -94,6 +94,37 @@ def test_every_record_carries_the_full_scene_and_a_seed_of_the_control_pool(tmp_
             assert r.episode_id == f"{searcher}-{i:06d}" and r.seed == episode_seed(3, i, 5)
 
 
+@pytest.mark.parametrize("searcher", ["sobol", "cmaes", "boundary"])
+def test_with_fresh_initial_states_every_searched_experiment_starts_from_a_state_of_its_own(tmp_path, searcher):
+    pool = {episode_seed(3, i, 5) for i in range(5)}
+    records = run_fake(tmp_path / "fresh", searcher, 40, batch=8, initial_design=16, initial_states="fresh")
+    seeds = [r.seed for r in records]
+    assert len(set(seeds)) == 40 and not set(seeds) & pool  # none shared, none a control state
+    again = run_fake(tmp_path / "again", searcher, 40, batch=8, initial_design=16, initial_states="fresh")
+    assert [r.seed for r in again] == seeds  # the audit seed fixes them: a replay reruns the same states
+    other = run_fake(tmp_path / "other", "sobol" if searcher != "sobol" else "cmaes", 8, batch=8,
+                     initial_states="fresh")
+    assert not {r.seed for r in other} & set(seeds)  # another searcher of the same audit seed has its own
+    pooled = run_fake(tmp_path / "pool", searcher, 40, batch=8, initial_design=16, initial_states="pool")
+    assert {r.seed for r in pooled} == pool
+
+
+def test_a_resumed_fresh_state_audit_reruns_the_states_it_would_have_run(tmp_path):
+    whole = run_fake(tmp_path / "whole", "boundary", 40, batch=8, initial_design=16, initial_states="fresh")
+    run_fake(tmp_path / "resumed", "boundary", 40, batch=8, initial_design=16, initial_states="fresh", stop_after=27)
+    resumed = run_fake(tmp_path / "resumed", "boundary", 40, batch=8, initial_design=16, initial_states="fresh")
+    assert [(r.episode_id, r.seed) for r in resumed] == [(r.episode_id, r.seed) for r in whole]
+
+
+def test_a_log_from_before_fresh_states_resumes_with_the_pool_it_was_started_with():
+    config = AuditConfig(searcher="boundary", search=SceneSearchConfig(initial_states="fresh")).to_json()
+    assert AuditConfig.from_json(config).search.initial_states == "fresh"
+    del config["search"]["initial_states"]  # as written before the setting existed
+    assert AuditConfig.from_json(config).search.initial_states == "pool"
+    with pytest.raises(ValueError, match="initial_states must be one of pool, fresh, got 'shared'"):
+        SceneSearchConfig(initial_states="shared")
+
+
 def test_sobol_points_are_the_scrambled_sobol_sequence_of_the_audit_seed(tmp_path):
     records = run_fake(tmp_path, "sobol", 32)
     u = unit_points(SPACE, records)
@@ -462,6 +493,7 @@ def test_the_continuous_flag_runs_a_continuous_audit_and_closes_with_the_scene_s
      "--continuous searches the factor box, but searcher 'adaptive' searches the catalogue; "
      "continuous searchers: sobol, cmaes, boundary, ppo_box"),
     (["--searcher", "sobl"], "invalid choice: 'sobl'"),
+    (["--continuous", "--initial-states", "shared"], "argument --initial-states: invalid choice: 'shared'"),
     (["--searcher", "sobol", "--catalogue", "NOFACTORS"],
      "searcher 'sobol' needs a continuous factor space: NOFACTORS: no 'factors' section"),
 ])

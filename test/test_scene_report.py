@@ -257,11 +257,19 @@ def test_the_terminal_summary_warns_when_the_model_contradicts_the_control():
     assert "Model and control disagree" in text and "at 98% [96%, 100%]" in text
 
 
-def test_the_terminal_summary_says_its_rates_are_over_the_audits_pool_of_initial_states():
-    """Every searched episode starts from one of the control's initial states: a rate is over that pool, and a
-    policy that fails from some states and not others can read differently on another pool (benchmarks §8o)."""
-    text = _summary(_analysis(findings=True))
-    assert "over this audit's pool of 20" in text and "±22 points" in text
+def test_the_terminal_summary_says_whether_its_rates_are_over_the_audits_pool_of_initial_states_or_not():
+    """Searched scenes that start from the control's initial states give rates over that pool, and a policy that
+    fails from some states and not others can read differently on another pool (benchmarks §8o); scenes that each
+    start from a state of their own give rates over the policy's initial states (§8p)."""
+    pooled = _analysis(findings=True)
+    pooled.searched_states = 20  # the control's 20 states, shared by all the searched experiments
+    text = _summary(pooled)
+    assert "over this audit's pool of 20" in text and "±22 points" in text and "--initial-states fresh" in text
+    fresh = _analysis(findings=True)
+    fresh.searched_states = fresh.experiments
+    text = _summary(fresh)
+    assert f"the {BUDGET} searched experiments started from {BUDGET} distinct initial states" in text
+    assert "pool of 20" not in text
 
 
 def test_the_terminal_summary_says_when_nothing_was_found():

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import gymnasium as gym
 import numpy as np
 
-from robofail_ros.config import AuditConfig, episode_seed
+from robofail_ros.config import AuditConfig, episode_seed, searched_state_seed
 from robofail_ros.episode import ABORTED, FAILURE, EpisodeRecord, run_episode
 from robofail_ros.factors import FactorSpace, load_factor_space
 from robofail_ros.policies import load_policy
@@ -126,7 +126,7 @@ class AdversaryEnvBase(gym.Env):
         index = self._steps_taken * self.n_workers + self.worker
         job = EpisodeJob(
             episode_id=f"{self.config.searcher}-{self.run_tag}-w{self.worker}-{self._steps_taken:06d}",
-            perturbations=(), seed=episode_seed(self.config.seed, index, self.config.control_episodes),
+            perturbations=(), seed=searched_state_seed(self.config, index, f"{self.config.searcher}-{self.run_tag}"),
             searcher=self.config.searcher, scene=scene,
         )
         self._steps_taken += 1

@@ -14,7 +14,8 @@ from pathlib import Path
 from robofail_ros.audit import AuditFolderError, PolicyCannotRun
 from robofail_ros.catalogue import CatalogueError, available_tasks
 from robofail_ros.config import (
-    CONTINUOUS_SEARCHERS, DEFAULT_CONTINUOUS_SEARCHER, DEFAULT_EPISODES, SEARCHERS, AuditConfig, PPOConfig,
+    CONTINUOUS_SEARCHERS, DEFAULT_CONTINUOUS_SEARCHER, DEFAULT_EPISODES, INITIAL_STATES, SEARCHERS, AuditConfig,
+    PPOConfig, SceneSearchConfig,
 )
 from robofail_ros.policies import PolicySpecError
 from robofail_ros.record import FolderBusyError
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                             f"continuous {DEFAULT_EPISODES['continuous']})")
     audit.add_argument("--control-episodes", type=_positive_int, default=DEFAULTS.control_episodes,
                        help="unperturbed episodes (also the size of the initial-state pool)")
+    audit.add_argument("--initial-states", choices=INITIAL_STATES, default=DEFAULTS.search.initial_states,
+                       help="continuous audits: where each searched scene's initial state comes from: the control's "
+                            "pool (every scene matched to control states) or a fresh state per experiment (rates "
+                            "over the policy's initial states rather than over the pool's)")
     audit.add_argument("--workers", type=_worker_count, default=default_worker_count(),
                        help=f"worker processes (at most {MAX_WORKERS_PER_CPU} per CPU)")
     audit.add_argument("--seed", type=int, default=DEFAULTS.seed)
@@ -111,7 +116,8 @@ def _audit(args: argparse.Namespace) -> int:
     sim = SimConfig(task=args.task, horizon=args.horizon or 0, catalogue=args.catalogue)
     config = AuditConfig(sim=sim, policy=args.policy, searcher=_searcher(args), episodes=args.episodes or 0,
                          control_episodes=args.control_episodes, seed=args.seed, workers=args.workers,
-                         max_depth=args.max_depth or 0, ppo=PPOConfig(n_steps=args.n_steps))
+                         max_depth=args.max_depth or 0, ppo=PPOConfig(n_steps=args.n_steps),
+                         search=SceneSearchConfig(initial_states=args.initial_states))
     space = _factor_space(config) if config.continuous else None
     policy_tag = args.policy.replace(":", "_").replace("/", "_").replace(".", "_")
     out = args.out or Path("audits") / f"{args.task.lower()}-{policy_tag}-{config.searcher}-s{args.seed}"

@@ -5,6 +5,7 @@ lives here and nowhere else.
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -90,6 +91,11 @@ class SceneSearchConfig:
     optimising costs seconds, a refit a fraction of one)."""
     cmaes_sigma: float = 0.3
     """cmaes: initial step size in the unit cube (0.3 reaches most of the box from its centre)."""
+    initial_states: str = "pool"
+    """Where each searched scene's initial state comes from: "pool" cycles through the control's pool of
+    control_episodes states (every scene matched to control episodes from the same states), "fresh" gives every
+    searched experiment an initial state of its own (`searched_state_seed`). With a pool, every rate and threshold
+    is over those few states; where failures depend on the initial state, another pool moves them (benchmarks §8o)."""
 
     def __post_init__(self) -> None:
         for name in ("batch", "initial_design", "candidates", "optimise_every"):
@@ -100,6 +106,9 @@ class SceneSearchConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
                 raise ValueError(f"SceneSearchConfig.{name} must be a number in [0, 1], got {v!r}")
+        if self.initial_states not in INITIAL_STATES:
+            raise ValueError(f"SceneSearchConfig.initial_states must be one of {', '.join(INITIAL_STATES)}, "
+                             f"got {self.initial_states!r}")
         if isinstance(self.cmaes_sigma, bool) or not isinstance(self.cmaes_sigma, (int, float)) \
                 or not 0.0 < self.cmaes_sigma <= 1.0:
             raise ValueError(f"SceneSearchConfig.cmaes_sigma must be a number in (0, 1], got {self.cmaes_sigma!r}")
@@ -159,7 +168,9 @@ class AuditConfig:
         d = dict(d)
         d["sim"] = SimConfig(**d["sim"])
         d["ppo"] = PPOConfig(**d["ppo"])
-        d["search"] = SceneSearchConfig(**d.get("search", {}))  # logs from before the continuous mode have none
+        # Logs from before the continuous mode have no search section; logs from before `initial_states` drew
+        # every searched state from the pool, and a resumed audit must go on doing so.
+        d["search"] = SceneSearchConfig(**{"initial_states": "pool", **d.get("search", {})})
         return cls(**d)
 
     def identity(self) -> dict[str, Any]:
@@ -168,6 +179,27 @@ class AuditConfig:
         for k in ("workers", "episodes"):
             d.pop(k)
         return d
+
+
+#: Where a searched scene's initial state comes from (SceneSearchConfig.initial_states).
+INITIAL_STATES = ("pool", "fresh")
+#: Tags the fresh-state seed stream apart from the pool's (whose entropy is [audit seed, pool index]).
+_FRESH_STREAM = 0x5EED
+
+
+def searched_state_seed(config: "AuditConfig", index: int, stream: str) -> int:
+    """Initial-state seed of searched scene experiment `index` of `stream` (a searcher, or a PPO run and worker).
+
+    "pool": state `index` mod control_episodes of the control's pool. "fresh": a state of its own, from the audit
+    seed, the stream and the index, so a resumed audit reruns the same states, two searchers of one audit do not
+    share them, and none of them is a control state. Why fresh states: the failure model counts every experiment as
+    an independent draw of P(failure | scene) over initial states; experiments that share a pool's 30 states are
+    not, and the model's intervals are then about that pool, not about the policy (benchmarks §8o, §8p).
+    """
+    if config.search.initial_states == "pool":
+        return episode_seed(config.seed, index, config.control_episodes)
+    entropy = [int(config.seed), _FRESH_STREAM, zlib.crc32(stream.encode()), int(index)]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
 
 def episode_seed(audit_seed: int, index: int, pool_size: int) -> int:

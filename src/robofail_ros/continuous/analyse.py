@@ -65,7 +65,8 @@ def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", polic
     result = SceneAnalysis(task=space.task, policy_id=policy_id, searcher=searcher, factors=space.info(),
                            control=control, episodes=len(all_searched), failures=sum(r.failed for r in all_searched),
                            aborted_episodes=aborted, budget=budget, label=label, experiments=len(searched),
-                           repeated_episodes=len(all_searched) - len(searched))
+                           repeated_episodes=len(all_searched) - len(searched),
+                           searched_states=len({r.seed for r in all_searched}))
     if not searched:
         result.model = "no searched episodes: nothing fitted"
         return result

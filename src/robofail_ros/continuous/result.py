@@ -238,6 +238,17 @@ class SceneAnalysis:
     each, however often it ran (None, as in results written before repeats were collapsed: same as `episodes`)."""
     repeated_episodes: int = 0
     """Searched episodes that re-ran an experiment already counted (episodes - experiments): no new evidence."""
+    searched_states: int | None = None
+    """Distinct initial states the searched episodes started from. At most the control's pool when they were drawn
+    from it (`initial_states: pool`): every rate is then over those few states. One per experiment with fresh states.
+    None in results written before it was counted."""
+
+    @property
+    def pooled_states(self) -> bool:
+        """Whether the searched scenes shared the control's pool of initial states (or fewer states than that)."""
+        states = self.control.experiments or self.control.episodes
+        return self.searched_states is not None and 0 < self.searched_states <= max(states, 1) \
+            and self.searched_states < (self.experiments or 0)
 
     def __post_init__(self) -> None:
         if self.experiments is None:

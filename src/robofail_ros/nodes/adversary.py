@@ -28,7 +28,8 @@ from robofail_ros.adversary_env import AdversaryEnvBase, EpisodeJob
 from robofail_ros.audit import AuditInterrupted, run_audit
 from robofail_ros.catalogue import load_catalogue
 from robofail_ros.config import (
-    CONTINUOUS_SEARCHERS, DEFAULT_CONTINUOUS_SEARCHER, SEARCHERS, STEPPING_SEARCHERS, AuditConfig, PPOConfig,
+    CONTINUOUS_SEARCHERS, DEFAULT_CONTINUOUS_SEARCHER, INITIAL_STATES, SEARCHERS, STEPPING_SEARCHERS, AuditConfig,
+    PPOConfig, SceneSearchConfig,
 )
 from robofail_ros.episode import FAILURE, EpisodeRecord
 from robofail_ros.factors import FactorSpace, load_factor_space, optional_factor_space
@@ -232,6 +233,8 @@ class AdversaryNode(Node):
                                   f"{DEFAULT_CONTINUOUS_SEARCHER} (one of {', '.join(CONTINUOUS_SEARCHERS)} is kept)"))
         d("episodes", 0, ro("searcher episode budget; 0 = the mode's default (catalogue or continuous)"))
         d("control_episodes", defaults.control_episodes, ro("unperturbed episodes (= initial-state pool)"))
+        d("initial_states", defaults.search.initial_states,
+          ro(f"continuous audits: initial state of each searched scene, one of {', '.join(INITIAL_STATES)}"))
         d("seed", defaults.seed, ro("audit seed"))
         d("max_depth", 0, ro("perturbations stacked per adversary episode (0 = searcher default)"))
         d("workers", 1, ro("episodes run at once, each on its own worker trio (/robofail or /robofail/worker_<k>)"))
@@ -250,7 +253,7 @@ class AdversaryNode(Node):
             sim=SimConfig(task=p("task"), horizon=p("horizon"), image_size=p("image_size")),
             policy=p("policy"), searcher=audit_searcher(p("searcher"), p("continuous")), episodes=p("episodes"),
             control_episodes=p("control_episodes"), seed=p("seed"), workers=p("workers"), max_depth=p("max_depth"),
-            ppo=PPOConfig(n_steps=p("n_steps")))
+            ppo=PPOConfig(n_steps=p("n_steps")), search=SceneSearchConfig(initial_states=p("initial_states")))
         self.out_dir = Path(p("out_dir"))
         self.episode_timeout = float(p("episode_timeout"))
         self.max_retries = max(1, int(p("max_retries")))

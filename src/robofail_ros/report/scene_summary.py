@@ -102,20 +102,30 @@ def scene_summary(analysis: SceneAnalysis) -> list["RenderableType"]:
         head += (f"; {a.repeated_episodes} episode(s) re-ran an initial state and scene already run: "
                  f"fitted on the {a.experiments} distinct ones")
     foot = [f"[bold]Calibration[/]: {calibration_text(a)}"]
-    states = c.experiments or c.episodes
-    if states:
-        # Searched episodes draw their initial states from the control's pool, so every rate is over that pool;
-        # a policy whose failures depend on the state (benchmarks §8o) differs from pool to pool by up to this.
-        spread = 100 * widest_half_width(states)
-        foot.append(f"[bold]Initial states[/]: every rate here is over this audit's pool of {states}; where failures "
-                    f"depend on the initial state, another pool of {states} can differ by up to ±{spread:.0f} "
-                    f"points (--control-episodes sets the pool)")
+    foot += initial_states_text(a)
     if a.nominal_conflict:
         foot.insert(0, f"[bold red]Model and control disagree[/]: {a.nominal_conflict}")
     if a.model:
         foot.append(f"[bold]Model[/]: {a.model}")
     foot.append(f"{a.aborted_episodes} episode(s) aborted (not counted as failures)")
     return [head, _thresholds(a), _rules(a), *_sensitivity(a), "\n".join(foot)]
+
+
+def initial_states_text(a: SceneAnalysis) -> list[str]:
+    """What the rates are over: the control's pool of initial states, or a state of its own per experiment."""
+    states = a.control.experiments or a.control.episodes
+    if a.pooled_states:
+        # Every rate is over the pool; a policy whose failures depend on the state (benchmarks §8o) differs from
+        # pool to pool by up to this.
+        spread = 100 * widest_half_width(states)
+        return [f"[bold]Initial states[/]: every rate here is over this audit's pool of {states}; where failures "
+                f"depend on the initial state, another pool of {states} can differ by up to ±{spread:.0f} points "
+                f"(--initial-states fresh gives every experiment a state of its own)"]
+    if a.searched_states:
+        return [f"[bold]Initial states[/]: the {a.experiments} searched experiments started from "
+                f"{a.searched_states} distinct initial states, so the rates and intervals are over the "
+                f"policy's initial states rather than one pool's"]
+    return []
 
 
 def print_scene_summary(analysis: SceneAnalysis, console: "Console | None" = None) -> None:

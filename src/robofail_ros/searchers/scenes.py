@@ -13,7 +13,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from robofail_ros.adversary_env import EpisodeJob
-from robofail_ros.config import episode_seed
+from robofail_ros.config import searched_state_seed
 from robofail_ros.episode import ABORTED, EpisodeRecord
 from robofail_ros.factors import FactorSpace
 from robofail_ros.searchers.base import SearchContext
@@ -28,15 +28,11 @@ def require_space(ctx: SearchContext, searcher: str) -> FactorSpace:
 
 
 def scene_job(ctx: SearchContext, searcher: str, index: int, u: np.ndarray) -> EpisodeJob:
-    """Episode `index` of `searcher` at unit-cube point `u`, from initial state `index` of the shared pool.
-
-    Drawing the initial state from the control pool matches every searched scene to control episodes from the
-    very same states, so the analysis can set a scene's failures against the control's.
-    """
+    """Episode `index` of `searcher` at unit-cube point `u`, from the initial state the audit's
+    `search.initial_states` gives it: state `index` of the control's pool, or a fresh one of its own."""
     space = require_space(ctx, searcher)
-    cfg = ctx.config
     scene = space.scene(space.from_unit(np.asarray(u, dtype=float)))
-    return EpisodeJob(job_id(searcher, index), (), episode_seed(cfg.seed, index, cfg.control_episodes), searcher,
+    return EpisodeJob(job_id(searcher, index), (), searched_state_seed(ctx.config, index, searcher), searcher,
                       scene=scene)
 
 
