@@ -6,6 +6,7 @@
     ros2 launch robofail_ros audit.launch.py workers:=2          # two simulator+policy trios, episodes in parallel
     ros2 launch robofail_ros audit.launch.py continuous:=true    # the continuous factor space, default searcher
     ros2 launch robofail_ros audit.launch.py searcher:=sobol episodes:=256   # … or a continuous searcher by name
+    ros2 launch robofail_ros audit.launch.py continuous:=true initial_states:=fresh   # a state of its own per scene
     ros2 launch robofail_ros audit.launch.py policy_node:=false policy:=my_policy   # your own policy node joins
     ros2 launch robofail_ros audit.launch.py keep_alive:=true    # the graph stays up after the audit (by-hand work)
 
@@ -40,6 +41,8 @@ ARGUMENTS = {
                    "indices, failure rules); a catalogue searcher becomes the continuous default"),
     "episodes": (("adversary",), int, "searcher episode budget (0: the mode's default)"),
     "seed": (("adversary",), int, "audit seed"),
+    "initial_states": (("adversary",), str, "continuous audits: pool (searched scenes start from the control's "
+                       "initial states) or fresh (every experiment from a state of its own)"),
     "out_dir": (("adversary", "analysis"), str, "audit folder (episodes.jsonl, report files)"),
     "workers": (("adversary",), int, "worker trios started here, in robofail/worker_<k>; empty: one trio in robofail"),
 }

@@ -27,7 +27,8 @@ PERSPECTIVE_FILE = ROOT / "config" / "robofail.perspective"
 NODES_DIR = ROOT / "src" / "robofail_ros" / "nodes"
 
 NODES = (names.SIMULATOR, names.POLICY, names.PERTURBATION, names.ADVERSARY, names.ANALYSIS)
-AUDIT_ARGUMENTS = {"task", "policy", "searcher", "continuous", "episodes", "seed", "out_dir", "workers"}
+AUDIT_ARGUMENTS = {"task", "policy", "searcher", "continuous", "episodes", "seed", "initial_states", "out_dir",
+                   "workers"}
 ALL_ARGUMENTS = AUDIT_ARGUMENTS | {"params_file", "use_rviz", "first_worker", "audit", "policy_node", "keep_alive"}
 CAMERA_TOPIC = names.node_topic(names.SIMULATOR, names.CAMERA_IMAGE, camera="agentview")
 MARKER_TOPIC = names.node_topic(names.ANALYSIS, names.MARKERS)
@@ -184,6 +185,7 @@ def test_the_params_file_repeats_the_audit_defaults_exactly():
     analysis = params[f"/**/{names.ANALYSIS}"]["ros__parameters"]
     assert (adversary["searcher"], adversary["control_episodes"], adversary["policy"]) == (
         defaults.searcher, defaults.control_episodes, defaults.policy)
+    assert adversary["initial_states"] == defaults.search.initial_states
     # The budget is AuditConfig's own "0 = the mode's default", so a continuous audit gets its own default too.
     assert adversary["episodes"] == AuditConfig.__dataclass_fields__["episodes"].default
     assert AuditConfig(episodes=adversary["episodes"]).episodes == defaults.episodes
