@@ -224,6 +224,54 @@ def summary(results: list[dict], budget: int) -> str:
     return "\n".join(lines)
 
 
+def figure(results: list[dict], budget: int, out: Path) -> Path:
+    """Per case and fragile factor: the true population threshold and what each mode reported at `budget`
+    (filled: its interval covers the truth; hollow: it does not; a cross at the truth: not reported)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    styles = {"pool": ("tab:blue", "o", -0.15), "fresh": ("tab:orange", "s", 0.15)}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, (factor, direction) in zip(axes, ((FACTOR_A, "above"), (FACTOR_B, "below"))):
+        counts = {}
+        for r in results:
+            score = next((s for s in r["scores"]["population"] if s["episodes"] == budget), None)
+            t = None if score is None else next((t for t in score["thresholds"] if t["factor"] == factor
+                                                 and t["direction"] == direction), None)
+            if t is None:
+                continue
+            colour, marker, dx = styles[r["mode"]]
+            x = r["case"] + dx
+            ax.hlines(t["true"], r["case"] - 0.35, r["case"] + 0.35, colors="black", linewidth=1.5)
+            found, covered = counts.setdefault(r["mode"], [0, 0, 0]), t.get("covered")
+            found[2] += 1
+            if t["found"]:
+                found[0] += 1
+                found[1] += bool(covered)
+                ax.plot(x, t["reported"], marker=marker, color=colour, markersize=7,
+                        markerfacecolor=colour if covered else "white", linestyle="none")
+            else:
+                ax.plot(x, t["true"], marker="x", color=colour, markersize=9, linestyle="none")
+        summary = "; ".join(f"{m}: {f}/{n} reported, {c} covered" for m, (f, c, n) in counts.items())
+        ax.set_title(f"{factor} {'>' if direction == 'above' else '<'} (true: black)\n{summary}", fontsize=9)
+        ax.set_xlabel("case")
+        ax.set_ylabel(f"{factor} (m)")
+        ax.set_xticks(sorted({r["case"] for r in results}))
+    handles = [plt.Line2D([], [], color=c, marker=m, linestyle="none", label=f"{mode} states")
+               for mode, (c, m, _) in styles.items()]
+    handles.append(plt.Line2D([], [], color="grey", marker="x", linestyle="none", label="not reported (drawn at the truth)"))
+    fig.suptitle(f"Boundary at {budget} episodes against the exact population threshold "
+                 f"(hollow: the 95% interval misses it)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.legend(handles=handles, fontsize=8, loc="lower center", ncol=3)
+    path = out / "state_pool_study.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", type=int, default=list(range(1, 9)))
@@ -247,6 +295,7 @@ def main() -> None:
                              for a, s in last.items())
             print(f"[{k}/{len(plan)}] case {r['case']} {r['mode']} (pool kinds {r['pool_kinds']}): {text} "
                   f"({r['run_s']:.0f} s)", flush=True)
+    print(f"figure: {figure(results, args.budget, args.out)}")
     table = summary(results, args.budget)
     (args.out / "state_pool_study.json").write_text(json.dumps(results, indent=1))
     (args.out / "state_pool_study.md").write_text(table + "\n")
