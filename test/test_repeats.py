@@ -193,3 +193,18 @@ def test_a_scene_whose_repeats_disagree_is_one_row_with_the_majority_outcome():
     assert means.tolist() == pytest.approx([2 / 3, 0.0]) and repeats.tolist() == [3, 1]
     tie, tie_mean, _ = collapse_repeats([episode([], 3, False, scene), episode([], 3, True, scene)])
     assert tie_mean.tolist() == [0.5] and tie[0].failed  # a tie counts as a failure in the fit
+
+
+def test_the_analysis_counts_the_searched_initial_states_and_tells_a_pool_from_states_of_their_own(fits):
+    """64 scenes from 64 distinct states are not a pool; the same scenes cycling through the control's 20 states
+    are, and every rate is then over those 20 (the summary says which, benchmarks §8o/§8p)."""
+    plain, _ = fits
+    assert (plain.searched_states, plain.pooled_states) == (64, False)
+    records = scene_audit(None)
+    pooled = [r if r.scene is None else EpisodeRecord.from_json({**r.to_json(), "seed": 1000 + r.seed % 20})
+              for r in records]
+    result = analyse_scenes(pooled, SPACE, policy_id="p", searcher="sobol", seed=0)
+    assert (result.searched_states, result.experiments, result.pooled_states) == (20, 64, True)
+    d = plain.to_json()
+    del d["searched_states"]  # results written before the states were counted
+    assert SceneAnalysis.from_json(d).pooled_states is False

@@ -359,8 +359,9 @@ def test_a_small_audit_through_the_graph_publishes_live_statistics_and_writes_it
             n.stop()
 
 
-def test_a_small_continuous_audit_through_the_graph_records_the_headless_scenes_and_publishes_its_analysis(
+def test_a_small_continuous_audit_through_the_graph_records_the_headless_scenes_and_states_and_publishes_its_analysis(
         tmp_path, lift_sim):
+    from robofail_ros.config import AuditConfig, SceneSearchConfig, searched_state_seed
     from robofail_ros.record import load_log
     from robofail_ros.searchers.scenes import sobol_points
 
@@ -370,7 +371,8 @@ def test_a_small_continuous_audit_through_the_graph_records_the_headless_scenes_
     nodes = [NodeProcess("simulator", {"camera_every": 0}, d, tmp_path), NodeProcess("policy", {}, d, tmp_path),
              NodeProcess("perturbation", {}, d, tmp_path),
              NodeProcess("analysis", {**audit, "fit_every": 2}, d, tmp_path),
-             NodeProcess("adversary", {**audit, "episodes": 4, "control_episodes": 1}, d, tmp_path)]
+             NodeProcess("adversary", {**audit, "episodes": 4, "control_episodes": 1, "initial_states": "fresh"},
+                         d, tmp_path)]
     client = GraphClient(d, name="scene_audit_watcher")
     space = load_factor_space("Lift")
     try:
@@ -386,6 +388,10 @@ def test_a_small_continuous_audit_through_the_graph_records_the_headless_scenes_
         # The scenes a headless sweep of the same seed chooses, in full (every factor), each run as headless.
         expected = [space.scene(space.from_unit(u)) for u in sobol_points(space.dim, 4, 0)]
         assert [r.scene for r in searched] == expected
+        # initial_states:=fresh: each searched scene from a state of its own, the seeds a headless audit draws.
+        config = AuditConfig(searcher="sobol", control_episodes=1, search=SceneSearchConfig(initial_states="fresh"))
+        assert [r.seed for r in searched] == [searched_state_seed(config, i, "sobol") for i in range(4)]
+        assert control[0].seed not in {r.seed for r in searched}
         policy = VisionScriptedPolicy()
         policy.bind(lift_sim.scene)
         for r in searched:
