@@ -38,11 +38,14 @@ import numpy as np  # noqa: E402
 import planted_policies  # noqa: E402
 import planted_truth  # noqa: E402
 
+from robofail_ros.audit import audit_header  # noqa: E402
+from robofail_ros.catalogue import load_catalogue  # noqa: E402
 from robofail_ros.config import INITIAL_STATES, AuditConfig, SceneSearchConfig, episode_seed  # noqa: E402
 from robofail_ros.episode import FAILURE, SUCCESS, EpisodeRecord  # noqa: E402
 from robofail_ros.record import LOG_NAME, AuditLog, Recorder, load_log  # noqa: E402
 from robofail_ros.searchers import make_searcher  # noqa: E402
 from robofail_ros.searchers.base import SearchContext  # noqa: E402
+from robofail_ros.sim import SimConfig  # noqa: E402
 
 #: Searchers that need no vectorised environment (PPO-box trains its own on real episodes).
 REPLAYABLE = ("boundary", "sobol", "cmaes")
@@ -89,9 +92,12 @@ def replay(oracle: planted_truth.FrameOracle, name: str, searcher: str, seed: in
     run_dir.mkdir(parents=True, exist_ok=True)
     for stale in (LOG_NAME, "scores.json"):
         (run_dir / stale).unlink(missing_ok=True)
-    config = AuditConfig(searcher=searcher, episodes=budget, control_episodes=CONTROL_EPISODES, seed=seed,
+    config = AuditConfig(sim=SimConfig(task=oracle.space.task, catalogue=str(oracle.catalogue)), searcher=searcher,
+                         episodes=budget, control_episodes=CONTROL_EPISODES, seed=seed,
                          search=SceneSearchConfig(initial_states=initial_states))
     with AuditLog(run_dir / LOG_NAME) as log:
+        # a header as a real audit's, so `./robofail report` and `replay` read the replay like any audit
+        log.write_header(audit_header(config, load_catalogue(oracle.catalogue).names, oracle.space))
         ctx = FirstFrameContext(config, NoVecEnv(), Recorder(log, []), log, [], run_dir, space=oracle.space)
         ctx.oracle, ctx.policy = oracle, policy
         for i in range(CONTROL_EPISODES):  # the control episodes: the nominal scene, from the shared pool

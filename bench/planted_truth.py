@@ -148,6 +148,7 @@ class FrameOracle:
     def __init__(self, catalogue: Path, seeds: tuple[int, ...] = TRUTH_SEEDS) -> None:
         from robofail_ros.sim import SimConfig, Simulation
 
+        self.catalogue = Path(catalogue)
         self.space: FactorSpace = load_factor_space(catalogue)
         self.sim = Simulation(SimConfig(task=self.space.task, catalogue=str(catalogue)), seed=seeds[0])
         self.seeds = seeds

@@ -347,3 +347,26 @@ def test_a_replay_whose_log_holds_the_whole_budget_is_not_replayed_again(tmp_pat
             log.append(EpisodeRecord(f"e{i}", i, [], FAILURE, 100, 1000.0, 0.0, "p", "Lift", searcher="boundary",
                                      scene={"light_intensity": 0.1 * i}))
     assert planted_replay.replayed_episodes(tmp_path) == 3
+
+
+def test_a_replay_is_an_audit_folder_that_report_reads(tmp_path, capsys):
+    """A replay's log starts with an audit's header (its visual catalogue, searcher and initial states), so
+    `./robofail report` draws it like any continuous audit."""
+    import planted_replay
+
+    from robofail_ros.cli import main
+    from robofail_ros.record import LOG_NAME, load_log
+
+    catalogue = planted_truth.visual_catalogue(tmp_path)
+    oracle = planted_truth.FrameOracle(catalogue)
+    try:
+        planted_replay.replay(oracle, "DarkFreeze", "sobol", 1, 8, tmp_path / "run", initial_states="fresh")
+    finally:
+        oracle.close()
+    header = load_log(tmp_path / "run" / LOG_NAME).header
+    assert header["config"]["sim"]["catalogue"] == str(catalogue)
+    assert header["config"]["search"]["initial_states"] == "fresh"
+    assert [f["name"] for f in header["factors"]] == list(oracle.space.names)
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "report")]) == 0
+    assert "searcher sobol, budget 8 searched + 30 control episodes" in capsys.readouterr().out

@@ -91,6 +91,16 @@ class AuditResult:
     """A continuous audit's analysis: P(failure | scene), thresholds, Sobol indices, rules; None otherwise."""
 
 
+def audit_header(config: AuditConfig, catalogue_names: list[str], space: FactorSpace | None) -> dict:
+    """The first line of an audit's log: what `report`, `replay` and a resumed audit read back (the configuration,
+    the catalogue's names and, for a continuous audit, the factor box it searched)."""
+    header = {"config": config.to_json(), "catalogue": list(catalogue_names),
+              "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if space is not None:
+        header["factors"] = [asdict(f) for f in space.info()]
+    return header
+
+
 def _check_resumable(header: dict | None, config: AuditConfig, out_dir: Path,
                      space: FactorSpace | None = None) -> None:
     if header is None:
@@ -225,11 +235,7 @@ def _run_locked(config: AuditConfig, out_dir: Path, overwrite: bool, on_record, 
 
     audit_log = AuditLog(log_path, on_snapshot=on_snapshot)
     if loaded.header is None:
-        header = {"config": config.to_json(), "catalogue": catalogue.names,
-                  "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        if space is not None:
-            header["factors"] = [asdict(f) for f in space.info()]
-        audit_log.write_header(header)
+        audit_log.write_header(audit_header(config, catalogue.names, space))
         (out_dir / CONFIG_NAME).write_text(json.dumps(config.to_json(), indent=2))
     recorder = Recorder(audit_log, loaded.episodes)
     if on_record is not None:
