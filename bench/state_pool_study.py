@@ -20,7 +20,7 @@ case draws v, c and s afresh from wide ranges (A is cube_size_x, B cube_size_y, 
 one case. The true thresholds are read off the exact curves by the study's own construction
 (planted_truth.curve_thresholds), and every audit is scored by the study's own `score_analysis`.
 
-Run:  .venv/bin/python bench/state_pool_study.py [--cases 1 2 ... 8] [--modes pool fresh] [--budget 600]
+Run:  .venv/bin/python bench/state_pool_study.py [--cases 1 2 ... 12] [--modes pool fresh] [--budget 600]
       [--checkpoints 256 600] [--searcher boundary] [--out audits/state_pool_study] [--jobs 2]
       Resumable: a case whose log holds the budget is not run again, scores are cached per run.
 Prints one line per run, then per mode: the worst threshold error (share of range) per case, how many cases
@@ -261,7 +261,8 @@ def figure(results: list[dict], budget: int, out: Path) -> Path:
         ax.set_xticks(sorted({r["case"] for r in results}))
     handles = [plt.Line2D([], [], color=c, marker=m, linestyle="none", label=f"{mode} states")
                for mode, (c, m, _) in styles.items()]
-    handles.append(plt.Line2D([], [], color="grey", marker="x", linestyle="none", label="not reported (drawn at the truth)"))
+    handles.append(plt.Line2D([], [], color="grey", marker="x", linestyle="none",
+                              label="not reported (drawn at the truth)"))
     fig.suptitle(f"Boundary at {budget} episodes against the exact population threshold "
                  f"(hollow: the 95% interval misses it)", fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
@@ -274,7 +275,7 @@ def figure(results: list[dict], budget: int, out: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", nargs="+", type=int, default=list(range(1, 9)))
+    parser.add_argument("--cases", nargs="+", type=int, default=list(range(1, 13)))
     parser.add_argument("--modes", nargs="+", default=["pool", "fresh"], choices=["pool", "fresh"])
     parser.add_argument("--searcher", default="boundary", choices=planted_replay.REPLAYABLE)
     parser.add_argument("--budget", type=int, default=600)
