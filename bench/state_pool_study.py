@@ -200,7 +200,7 @@ def _task(args: tuple) -> dict:
     return run_one(*args)
 
 
-def summary(results: list[dict], budget: int) -> str:
+def summary(results: list[dict]) -> str:
     """Markdown: one row per mode and truth at each checkpoint, then one line per run."""
     lines = ["| initial states | scored against | episodes | worst error per case | located | threshold coverage "
              "| band coverage | Brier (constant) |", "|---|---|---|---|---|---|---|---|"]
@@ -297,7 +297,7 @@ def main() -> None:
             print(f"[{k}/{len(plan)}] case {r['case']} {r['mode']} (pool kinds {r['pool_kinds']}): {text} "
                   f"({r['run_s']:.0f} s)", flush=True)
     print(f"figure: {figure(results, args.budget, args.out)}")
-    table = summary(results, args.budget)
+    table = summary(results)
     (args.out / "state_pool_study.json").write_text(json.dumps(results, indent=1))
     (args.out / "state_pool_study.md").write_text(table + "\n")
     print("\n" + table)

@@ -187,7 +187,7 @@ INITIAL_STATES = ("pool", "fresh")
 _FRESH_STREAM = 0x5EED
 
 
-def searched_state_seed(config: "AuditConfig", index: int, stream: str) -> int:
+def searched_state_seed(config: AuditConfig, index: int, stream: str) -> int:
     """Initial-state seed of searched scene experiment `index` of `stream` (a searcher, or a PPO run and worker).
 
     "pool": state `index` mod control_episodes of the control's pool. "fresh": a state of its own, from the audit

@@ -246,9 +246,10 @@ class SceneAnalysis:
     @property
     def pooled_states(self) -> bool:
         """Whether the searched scenes shared the control's pool of initial states (or fewer states than that)."""
-        states = self.control.experiments or self.control.episodes
-        return self.searched_states is not None and 0 < self.searched_states <= max(states, 1) \
-            and self.searched_states < (self.experiments or 0)
+        if self.searched_states is None:
+            return False
+        pool = max(self.control.experiments or self.control.episodes, 1)
+        return self.searched_states <= pool and self.searched_states < (self.experiments or 0)
 
     def __post_init__(self) -> None:
         if self.experiments is None:
