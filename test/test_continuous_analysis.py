@@ -111,6 +111,63 @@ def test_posterior_draws_that_dip_inside_a_long_band_do_not_move_its_far_edge():
     assert edges["above"].ci_low > 0.05 and edges["above"].ci_high < 0.15
 
 
+def _ramp_side(p_nominal: float, plateau: float):
+    """A side whose fitted curve sits at p_nominal up to 0.4, then rises linearly to `plateau` at 0.6."""
+    from robofail_ros.continuous.result import FactorInfo
+
+    info = FactorInfo("cube_size_x", "cube", "size", 0.01, 0.05, 0.02, "linear")
+    positions = np.linspace(0.0, 1.0, 61)
+    curve = p_nominal + (plateau - p_nominal) * np.clip((positions[1:] - 0.4) / 0.2, 0.0, 1.0)
+    draws = np.clip(curve + np.random.default_rng(0).normal(0.0, 0.01, (400, 60)), 0.0, 1.0)
+    return info, positions, curve, draws
+
+
+def test_the_half_way_level_starts_from_the_controls_measured_rate_not_the_models_smoothed_one():
+    """The model smooths a rise into nominal and puts P there at 0.10; the control measured 0 of 30. Half-way to
+    the plateau of 0.30 is then 0.15, not 0.20, and the threshold is where the curve crosses 0.15 (benchmarks
+    §8p: the model's P0 moved 79-95% of probabilistic thresholds outward of the truth)."""
+    from robofail_ros.analysis import CONTROL, RateEstimate
+    from robofail_ros.continuous.thresholds import _side_thresholds, nominal_anchor
+
+    info, positions, curve, draws = _ramp_side(0.10, 0.30)
+    control = RateEstimate.measure(CONTROL, CONTROL, [False] * 30)
+    anchor = nominal_anchor(control, 400, np.random.default_rng(1))
+    [model_only] = _side_thresholds(info, "above", positions, 0.10, curve, draws[:, 0], draws)
+    [anchored] = _side_thresholds(info, "above", positions, 0.10, curve, draws[:, 0], draws, anchor)
+    assert model_only.level == pytest.approx(0.20) and model_only.value == pytest.approx(0.50, abs=0.01)
+    assert anchored.level == pytest.approx(0.15) and anchored.value == pytest.approx(0.45, abs=0.01)
+    assert anchored.ci_low <= 0.45 <= anchored.ci_high < model_only.ci_high
+
+
+def test_a_curve_that_is_flat_above_the_control_everywhere_is_not_a_threshold():
+    """Whether failure sets in is judged on the model's own curve: an offset from the control is not a rise."""
+    from robofail_ros.analysis import CONTROL, RateEstimate
+    from robofail_ros.continuous.thresholds import _side_thresholds, nominal_anchor
+
+    info, positions, curve, draws = _ramp_side(0.15, 0.15)
+    anchor = nominal_anchor(RateEstimate.measure(CONTROL, CONTROL, [False] * 30), 400, np.random.default_rng(1))
+    assert _side_thresholds(info, "above", positions, 0.15, curve, draws[:, 0], draws, anchor) == []
+
+
+def test_the_anchor_is_the_controls_rate_with_jeffreys_draws_and_absent_without_a_control():
+    from robofail_ros.analysis import CONTROL, RateEstimate
+    from robofail_ros.continuous.thresholds import nominal_anchor
+
+    rate, draws = nominal_anchor(RateEstimate.measure(CONTROL, CONTROL, [True] * 3 + [False] * 27), 20_000,
+                                 np.random.default_rng(0))
+    assert rate == pytest.approx(0.1) and draws.mean() == pytest.approx(3.5 / 31, abs=0.003)
+    assert nominal_anchor(None, 10, np.random.default_rng(0)) is None
+    assert nominal_anchor(RateEstimate.measure(CONTROL, CONTROL, []), 10, np.random.default_rng(0)) is None
+
+
+def test_an_analysed_threshold_is_half_way_from_the_control_rate_to_its_curves_worst_point(threshold_analysis):
+    [light] = [t for t in threshold_analysis.thresholds if t.factor == "light_intensity"]
+    [curve] = [c for c in threshold_analysis.curves if c.factor == "light_intensity"]
+    below = [p for v, p in zip(curve.values, curve.p_mean) if v < LIFT.get("light_intensity").nominal]
+    assert threshold_analysis.control.rate == 0.0
+    assert light.level == pytest.approx(0.5 * (threshold_analysis.control.rate + max(below)))
+
+
 def test_factors_without_effect_get_no_threshold_and_small_sobol_indices(threshold_analysis):
     assert {t.factor for t in threshold_analysis.thresholds} == {"light_intensity", "cube_value"}
     sobol = {s.factor: s for s in threshold_analysis.sobol}

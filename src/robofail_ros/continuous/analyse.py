@@ -79,7 +79,7 @@ def analyse_scenes(records: Iterable[EpisodeRecord], space: "FactorSpace", polic
     if keep_model:
         result.fitted = model
     result.model = model.describe(names)
-    result.curves, result.thresholds = factor_curves(model, space, seed=seed)
+    result.curves, result.thresholds = factor_curves(model, space, seed=seed, control=control)
     count_line_evidence(result.thresholds, space, X, y)
     if model.length_scales is not None:
         result.length_scales = {n: float(v) for n, v in zip(names, model.length_scales)}

@@ -6,13 +6,22 @@ Definition of a threshold (applied separately on each side of the factor's nomin
   x* (the grid point farthest from nominal on a tie).
 * Failure *sets in* on that side only if the rise is large and credible: E - P0 >= MIN_RISE, and in at least
   CREDIBLE of the joint posterior draws P(x*) > P(nominal).
-* The level is half-way, L = (P0 + E) / 2, so a failure that saturates at 0.6 is located as well as one that
+* The level is half-way, L = (N + E) / 2, so a failure that saturates at 0.6 is located as well as one that
   reaches 1.0, and a threshold is where the effect is half developed (the "x50" of a dose-response curve).
+  N, the rate at nominal, is the *control's* measured rate when the audit ran a control (P0 otherwise). Why not
+  the model's P0: the control measures the nominal scene directly, while the model reaches it only through its
+  kernel, which smooths a rise next to nominal into it. On probabilistic, state-dependent failures (plateaus of
+  20-60%) the fitted P0 came out above the truth (0.10 [0.06, 0.15] against 0 with 0 of 30 control failures), the
+  level rose with it, and 79-95% of the reported thresholds lay outward of the truth with intervals that missed it
+  (benchmarks §8p). Anchored on the control, 41 of 42 intervals held the truth instead of 34 (§8q). Whether
+  failure sets in at all is still judged on the model's own curve (E - P0 and the credible rise above): a curve
+  that is flat but sits above the control everywhere is the model's offset, not a threshold, and judged against
+  the control it became a spurious one (§8q).
 * The threshold is the first crossing of L walking outward from nominal (linear interpolation between grid
   points). If the curve falls back below L before the end of the range, beyond x*, failure is confined to a
   band [a, b] and both edges are reported (each `Threshold` carries `band`).
 * The 95% interval of each edge repeats the construction on joint posterior draws of the whole curve (each with
-  its own P0, E at x* and level); a draw that never crosses counts as crossing at the end of the range, which
+  its own E at x* and level, and its own N: a Jeffreys Beta draw of the control's rate, or the draw's P0); a draw that never crosses counts as crossing at the end of the range, which
   widens the interval rather than hiding the doubt. A draw's far band edge is its downward crossing nearest the
   reported one, so a draw that dips inside a long band does not count the dip as the band's end.
 
@@ -34,6 +43,7 @@ from robofail_ros.continuous.result import FactorCurve, FactorInfo, Threshold
 from robofail_ros.continuous.surrogate import FailureModel, p_band, sample_gaussian
 
 if TYPE_CHECKING:
+    from robofail_ros.analysis import RateEstimate
     from robofail_ros.factors import FactorSpace
 
 #: Points of each factor curve (uniform in unit-cube coordinates, so log factors get log-spaced points).
@@ -93,15 +103,19 @@ def _interp(positions: np.ndarray, index: float) -> float:
 
 
 def factor_curves(model: FailureModel, space: "FactorSpace", *, points: int = GRID_POINTS, draws: int = DRAWS,
-                  seed: int = 0) -> tuple[list[FactorCurve], list[Threshold]]:
+                  seed: int = 0, control: "RateEstimate | None" = None) -> tuple[list[FactorCurve], list[Threshold]]:
     """Curves and thresholds of every factor of `space` (see the module docstring for the definition).
 
-    Only `names`, `nominal`, `to_unit`, `from_unit` and `info()` of the space are used.
+    `control`, the audit's control rate at the nominal scene, anchors each threshold's level (None, or a control
+    without a rated experiment: the model's own P at nominal does). Only `names`, `nominal`, `to_unit`,
+    `from_unit` and `info()` of the space are used.
     """
     infos = space.info()
     u_nominal = np.asarray(space.to_unit(np.asarray(space.nominal, dtype=float)), dtype=float)
     grid = np.linspace(0.0, 1.0, points)
     rng = np.random.default_rng(seed)
+    # The anchor's draws have a stream of their own, so the curves' draws (and the credible rises) do not move.
+    anchor = nominal_anchor(control, draws, np.random.default_rng([seed, 1]))
     curves: list[FactorCurve] = []
     thresholds: list[Threshold] = []
     X, y = (model.X_, model.y_) if model.X_ is not None and not model.flat else (None, None)
@@ -128,17 +142,35 @@ def factor_curves(model: FailureModel, space: "FactorSpace", *, points: int = GR
                 continue
             positions = np.concatenate([[float(space.nominal[j])], values[outward]])
             thresholds += _side_thresholds(info, side, positions, mean[points], mean[outward],
-                                           samples[:, points], samples[:, outward])
+                                           samples[:, points], samples[:, outward], anchor)
     return curves, thresholds
 
 
+def nominal_anchor(control: "RateEstimate | None", draws: int,
+                   rng: np.random.Generator) -> tuple[float, np.ndarray] | None:
+    """N of the half-way level from the control: its measured rate, and `draws` Jeffreys Beta draws for the
+    intervals (k failed of n experiments; k is fractional when a stochastic policy's repeats disagreed).
+    None without a rated control experiment."""
+    if control is None or control.rate is None or not control.experiments:
+        return None
+    k, n = float(control.failed_experiments), float(control.experiments)
+    return float(control.rate), rng.beta(k + 0.5, n - k + 0.5, size=draws)
+
+
 def _side_thresholds(info: FactorInfo, side: str, positions: np.ndarray, p0: float, p_side: np.ndarray,
-                     s0: np.ndarray, s_side: np.ndarray) -> list[Threshold]:
-    """Threshold(s) on one side; positions[0] is nominal, then the grid values outward."""
+                     s0: np.ndarray, s_side: np.ndarray,
+                     anchor: tuple[float, np.ndarray] | None = None) -> list[Threshold]:
+    """Threshold(s) on one side; positions[0] is nominal, then the grid values outward.
+
+    p0 and s0 (the model's P at nominal and its draws) judge whether failure sets in; `anchor` (N and its draws,
+    `nominal_anchor`), when given, replaces them in the level.
+    """
     c = np.concatenate([[p0], p_side])
     peak = int(np.flatnonzero(c == c.max())[-1])
     if peak == 0 or c[peak] - p0 < MIN_RISE or np.mean(s_side[:, peak - 1] > s0) < CREDIBLE:
         return []
+    if anchor is not None:
+        c[0], s0 = anchor
     onset, far, level = _edges(c, peak)
     if onset is None:
         return []
