@@ -202,8 +202,9 @@ def _task(args: tuple) -> dict:
 
 def summary(results: list[dict]) -> str:
     """Markdown: one row per mode and truth at each checkpoint, then one line per run."""
-    lines = ["| initial states | scored against | episodes | worst error per case | located | threshold coverage "
-             "| band coverage | Brier (constant) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| initial states | scored against | episodes | worst error per case | located | thresholds reported "
+             "| within 5% | intervals covering the truth | band coverage | Brier (constant) |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     keys = sorted({(r["mode"], k) for r in results for k in r["scores"]}, key=lambda mk: (mk[0] != "pool", mk[1]))
     checkpoints = sorted({s["episodes"] for r in results for v in r["scores"].values() for s in v})
     for mode, against in keys:
@@ -214,12 +215,15 @@ def summary(results: list[dict]) -> str:
             if not rows:
                 continue
             errors = " / ".join(f"{s['max_error']:.3f}" for s in rows)
-            cov = [s["threshold_coverage"] for s in rows if s.get("threshold_coverage") is not None]
+            found = [t for s in rows for t in s["thresholds"] if t["found"]]
+            total = sum(len(s["thresholds"]) for s in rows)
+            covered = sum(bool(t["covered"]) for t in found)
             band = [s["band_coverage"] for s in rows if s.get("band_coverage") is not None]
             brier = [(s["brier"], s["brier_constant"]) for s in rows if "brier" in s]
             lines.append(
                 f"| {mode} | {against} | {n} | {errors} | {sum(s['located'] for s in rows)}/{len(rows)} | "
-                f"{np.mean(cov) if cov else float('nan'):.2f} | {np.mean(band) if band else float('nan'):.3f} | "
+                f"{len(found)}/{total} | {sum(t['error'] <= continuous_study.LOCATED for t in found)}/{total} | "
+                f"{covered}/{len(found)} | {np.mean(band) if band else float('nan'):.3f} | "
                 f"{np.mean([b for b, _ in brier]):.4f} ({np.mean([c for _, c in brier]):.4f}) |")
     return "\n".join(lines)
 
