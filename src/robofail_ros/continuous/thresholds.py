@@ -13,17 +13,19 @@ Definition of a threshold (applied separately on each side of the factor's nomin
   kernel, which smooths a rise next to nominal into it. On probabilistic, state-dependent failures (plateaus of
   20-60%) the fitted P0 came out above the truth (0.10 [0.06, 0.15] against 0 with 0 of 30 control failures), the
   level rose with it, and 79-95% of the reported thresholds lay outward of the truth with intervals that missed it
-  (benchmarks §8p). Anchored on the control, 41 of 42 intervals held the truth instead of 34 (§8q). Whether
+  (benchmarks §8p). Anchored on the control, boundary's intervals held the truth for 40 of 42 reported
+  thresholds instead of 34, and for 38 of 42 instead of 31 on 12 cases drawn afresh afterwards (§8q). Whether
   failure sets in at all is still judged on the model's own curve (E - P0 and the credible rise above): a curve
   that is flat but sits above the control everywhere is the model's offset, not a threshold, and judged against
   the control it became a spurious one (§8q).
 * The threshold is the first crossing of L walking outward from nominal (linear interpolation between grid
   points). If the curve falls back below L before the end of the range, beyond x*, failure is confined to a
   band [a, b] and both edges are reported (each `Threshold` carries `band`).
-* The 95% interval of each edge repeats the construction on joint posterior draws of the whole curve (each with
-  its own E at x* and level, and its own N: a Jeffreys Beta draw of the control's rate, or the draw's P0); a draw that never crosses counts as crossing at the end of the range, which
-  widens the interval rather than hiding the doubt. A draw's far band edge is its downward crossing nearest the
-  reported one, so a draw that dips inside a long band does not count the dip as the band's end.
+* The 95% interval of each edge repeats the construction on joint posterior draws of the whole curve, each with
+  its own E at x* and level, and its own N (a Jeffreys Beta draw of the control's rate, or the draw's P0). A draw
+  that never crosses counts as crossing at the end of the range, which widens the interval rather than hiding the
+  doubt. A draw's far band edge is its downward crossing nearest the reported one, so a draw that dips inside a
+  long band does not count the dip as the band's end.
 
 A side with no credible rise yields no threshold, so a factor that does not matter yields none at all.
 
