@@ -241,6 +241,7 @@ def test_the_terminal_summary_names_thresholds_rules_sensitivity_and_calibration
     text = _summary(_analysis(findings=True))
 
     assert THRESHOLD.text in text and "[0.27, 0.35]" in text
+    assert "half-way from the control's rate to the worst P on that side" in text
     assert RULE.text in text and "18/20" in text and "+85.0pp" in text
     assert "light_intensity × cube_value" in text and "0.14 ± 0.05" in text
     assert "0.45 ± 0.05" in text and "ST, 95% at least" in text and "≥ 0.56" in text  # S1 two-sided, ST one-sided

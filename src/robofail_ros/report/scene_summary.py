@@ -35,7 +35,9 @@ def _conf(v: float, conf: float) -> str:
 def _thresholds(a: SceneAnalysis) -> "RenderableType":
     if not a.thresholds:
         return "[bold]Thresholds[/]: none; no factor alone moves P(failure) across the level (others at nominal)"
-    table = _table("Thresholds (where P(failure) crosses the level, the other factors at nominal)",
+    start = "the control's rate" if a.control.rate is not None else "the model's P at nominal"
+    table = _table(f"Thresholds (where P(failure) crosses the level, half-way from {start} to the worst P on that "
+                   "side; the other factors at nominal)",
                    [("factor", "left"), ("fails", "left"), ("at", "right"), ("95% interval", "right"),
                     ("level", "right"), ("on its line:\nfailed beyond,\nbefore", "right"), ("in words", "left")])
     for t in a.thresholds:
