@@ -429,7 +429,7 @@ def markdown(result: dict) -> str:
         pair = (" × ".join(t["top_pairs"][0][:2]) + f" (S2 {t['top_pairs'][0][2]:.2f}"
                 + ("" if t["clear_pair"] else "; none stands out, so no ranking target") + ")") if t["top_pairs"] else "–"
         share = t["region_share"]
-        region = f"{100 * share:.1f}% of the box" if share == share else "not measured (lines only)"  # NaN
+        region = "not measured (lines only)" if share is None or share != share else f"{100 * share:.1f}% of the box"
         lines.append(f"- **{t['policy']}**: {t['rule']}. True thresholds (others nominal): {thr}. Region: "
                      f"{region}. Top true interaction: {pair}.")
     lines += ["", "| policy | searcher | episodes | seeds | located | max thr. error | spurious | thr. coverage | "
@@ -707,7 +707,8 @@ def main() -> None:
         (args.out / "truth_check.json").write_text(json.dumps(checked, indent=1) + "\n")
     if args.truth_only:
         for t in truths.values():
-            print(f"{t.policy}: {t.rule}; region {100 * t.region_share:.1f}% of the box; thresholds "
+            region = "not measured" if t.region_share is None else f"{100 * t.region_share:.1f}% of the box"
+            print(f"{t.policy}: {t.rule}; region {region}; thresholds "
                   + (", ".join(f"{x.factor} {x.direction} {x.value:.3g}" for x in t.thresholds) or "none")
                   + "; top pairs " + ", ".join(f"{a}×{b} {s:.2f} (SALib {c:.2f})" for a, b, s, c in t.top_pairs[:3]))
         return

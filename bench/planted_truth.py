@@ -137,8 +137,11 @@ class Truth:
         return cls(**d)
 
     @property
-    def region_share(self) -> float:
-        """Share of the test scenes inside the true failure region."""
+    def region_share(self) -> float | None:
+        """Share of the test scenes inside the true failure region; None for a truth measured along lines only
+        (no test scenes), which np.mean would make NaN, and NaN is not JSON."""
+        if not len(self.test_p):
+            return None
         return float(np.mean(np.asarray(self.test_p) > self.region_above))
 
 

@@ -370,3 +370,14 @@ def test_a_replay_is_an_audit_folder_that_report_reads(tmp_path, capsys):
     capsys.readouterr()
     assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "report")]) == 0
     assert "searcher sobol, budget 8 searched + 30 control episodes" in capsys.readouterr().out
+
+
+def test_a_truth_measured_along_lines_only_has_no_region_share_rather_than_a_nan():
+    """NaN is not JSON: the study's results file must say 'not measured', not hold NaN."""
+    import json
+
+    lines_only = planted_truth.Truth("p", "rule", ["a"], {}, [], [], [], [])
+    assert lines_only.region_share is None
+    json.dumps({"region_share": lines_only.region_share}, allow_nan=False)
+    boxed = planted_truth.Truth("p", "rule", ["a"], {}, [], [], [[0.1], [0.9]], [0.0, 0.8], region_above=0.05)
+    assert boxed.region_share == 0.5
