@@ -153,7 +153,7 @@ def nominal_anchor(control: "RateEstimate | None", draws: int,
     """N of the half-way level from the control: its measured rate, and `draws` Jeffreys Beta draws for the
     intervals (k failed of n experiments; k is fractional when a stochastic policy's repeats disagreed).
     None without a rated control experiment."""
-    if control is None or control.rate is None or not control.experiments:
+    if control is None or control.rate is None:  # no rated control experiment
         return None
     k, n = float(control.failed_experiments), float(control.experiments)
     return float(control.rate), rng.beta(k + 0.5, n - k + 0.5, size=draws)
